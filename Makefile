@@ -1,0 +1,41 @@
+# Neixiang one-blueprint service. The two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PORT ?= 8000
+WORKERS ?= 2
+THREADS ?= 4
+DEMO_PARCELS ?= 5000
+DEMO_PROJECTS ?= 200
+
+.PHONY: run test setup db stop lint bench-import clean-db
+
+setup:
+	@scripts/bootstrap.sh
+
+db: setup
+	@if [ -z "$$DATABASE_URL" ]; then $(PY) -m config.localdb start; fi
+	@$(PY) manage.py migrate --noinput -v 0
+
+run: db
+	@$(PY) manage.py load_demo --if-empty --parcels $(DEMO_PARCELS) --projects $(DEMO_PROJECTS)
+	@$(PY) manage.py collectstatic --noinput -v 0
+	@echo "serving on http://127.0.0.1:$(PORT)/  (make stop to stop)"
+	@mkdir -p var/run
+	@exec .venv/bin/gunicorn config.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) \
+		--threads $(THREADS) --pid var/run/gunicorn.pid --access-logfile - \
+		--no-control-socket --timeout 120
+
+stop:
+	@if [ -f var/run/gunicorn.pid ]; then kill $$(cat var/run/gunicorn.pid) 2>/dev/null || true; rm -f var/run/gunicorn.pid; fi
+	@if [ -x $(PY) ]; then $(PY) -m config.localdb stop; fi
+
+lint: setup
+	@.venv/bin/ruff check .
+
+test: db
+	@.venv/bin/ruff check .
+	@$(PY) manage.py collectstatic --noinput -v 0
+	@$(PY) -m pytest -q
+
+bench-import: db
+	@$(PY) bench/import_bench.py

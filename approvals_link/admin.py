@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.contrib.gis.admin import GISModelAdmin
+
+from approvals_link.models import Project, ProjectFootprint
+
+
+class FootprintInline(admin.TabularInline):
+    model = ProjectFootprint
+    fields = ("number", "area_m2", "source_name", "created_at")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ("project_code", "name", "construction_unit", "applied_land_use_code")
+    search_fields = ("project_code", "name", "construction_unit")
+    inlines = [FootprintInline]
+
+
+@admin.register(ProjectFootprint)
+class ProjectFootprintAdmin(GISModelAdmin):
+    list_display = ("project", "number", "area_m2", "created_at")
+    exclude = ("geom_3857",)

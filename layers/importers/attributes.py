@@ -1,0 +1,152 @@
+"""Source attribute columns → the typed indicator fields, plus the rest as JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from layers.fields import BY_NAME, IndicatorField, match_columns
+from layers.importers.base import FeatureBatch, Problem
+
+_TRUE = {"1", "是", "y", "yes", "true", "t", "强制", "强制性"}
+_FALSE = {"0", "否", "n", "no", "false", "f", "", "非强制", "引导", "引导性"}
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y-%m-%d %H:%M:%S",
+                 "%Y/%m/%d %H:%M:%S")
+TEXT_LIMITS = {"name": 200, "parcel_no": 64, "land_use_code": 16, "land_use_name": 100,
+               "approval_doc": 200}
+PERCENT_FIELDS = ("density_max", "green_max", "green_min")
+
+
+def _is_null(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or (
+        isinstance(v, np.floating) and np.isnan(v))
+
+
+def _to_text(v: Any) -> str:
+    if _is_null(v):
+        return ""
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))  # codes stored as numbers in a DBF: 701.0 would read as "701.0"
+    return str(v).strip()
+
+
+def _to_float(v: Any) -> float | None:
+    if _is_null(v) or (isinstance(v, str) and not v.strip()):
+        return None
+    if isinstance(v, str):
+        v = v.strip().rstrip("%").replace("，", "").replace(",", "")
+    f = float(v)
+    if not math.isfinite(f):
+        raise ValueError
+    return f
+
+
+def _to_bool(v: Any) -> bool | None:
+    if _is_null(v):
+        return None
+    s = _to_text(v).lower()
+    if s in _TRUE:
+        return True
+    if s in _FALSE:
+        return False if s else None
+    raise ValueError
+
+
+def _to_date(v: Any) -> dt.date | None:
+    if _is_null(v) or (isinstance(v, str) and not v.strip()):
+        return None
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, np.datetime64):
+        return None if np.isnat(v) else v.astype("datetime64[D]").astype(dt.date)
+    s = _to_text(v)
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(s, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError
+
+
+_CONVERT = {"text": _to_text, "float": _to_float, "bool": _to_bool, "date": _to_date}
+_KIND_ZH = {"float": "数字", "bool": "是/否", "date": "日期"}
+
+
+def _json_safe(v: Any) -> Any:
+    if _is_null(v):
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, dt.date | dt.datetime):
+        return v.isoformat()
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _convert_column(field: IndicatorField, column: str, values: Sequence[Any],
+                    rows: np.ndarray, batch: FeatureBatch,
+                    problems: list[Problem]) -> list[Any]:
+    arr = np.asarray(values)
+    if field.kind == "float" and arr.dtype.kind in "fiu":
+        out = arr[rows].astype(float)
+        return [None if math.isnan(x) else float(x) for x in out]
+    convert = _CONVERT[field.kind]
+    result: list[Any] = []
+    limit = TEXT_LIMITS.get(field.name)
+    for i in rows:
+        v = values[i]
+        try:
+            c = convert(v)
+        except (ValueError, TypeError, OverflowError):
+            problems.append(Problem(f"值“{v}”不是有效的{_KIND_ZH[field.kind]} "
+                                    f"(not a valid {field.kind})", batch.location(i), column))
+            c = None
+        if limit and c and len(c) > limit:
+            problems.append(Problem(f"长度 {len(c)} 超过 {limit} (too long)", batch.location(i),
+                                    column))
+            c = c[:limit]
+        result.append(c)
+    return result
+
+
+def map_attributes(batch: FeatureBatch, rows: np.ndarray,
+                   overrides: dict[str, str] | None = None
+                   ) -> tuple[dict[str, list[Any]], list[dict[str, Any]], dict[str, str],
+                              list[Problem]]:
+    """Typed columns (model field -> values for `rows`), extra attributes per row,
+    the mapping used, and conversion problems (errors)."""
+    problems: list[Problem] = []
+    columns = list(batch.columns)
+    try:
+        mapping = match_columns(columns, overrides)
+    except ValueError as exc:
+        return {}, [], {}, [Problem(str(exc))]
+    typed: dict[str, list[Any]] = {}
+    for name, column in mapping.items():
+        typed[name] = _convert_column(BY_NAME[name], column, batch.columns[column], rows, batch,
+                                      problems)
+    # Ratios delivered as fractions (0.35) rather than percent (35): one rule per column.
+    for name in PERCENT_FIELDS:
+        vals = [v for v in typed.get(name, []) if v is not None]
+        if vals and max(vals) <= 1.0:
+            typed[name] = [None if v is None else round(v * 100, 6) for v in typed[name]]
+            problems.append(Problem(f"{mapping[name]} 按小数理解，已换算为百分数 "
+                                    "(fractions converted to percent)", field=mapping[name],
+                                    severity="warning"))
+    used = set(mapping.values())
+    extra_cols = [c for c in columns if c not in used]
+    extra_values = {c: np.asarray(batch.columns[c], dtype=object)[rows] for c in extra_cols}
+    extras = [
+        {c: s for c in extra_cols if (s := _json_safe(extra_values[c][k])) not in (None, "")}
+        for k in range(len(rows))
+    ]
+    return typed, extras, mapping, problems

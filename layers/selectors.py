@@ -1,0 +1,72 @@
+"""Reads of the layer registry, with the caller's access rights applied.
+
+Every path that exposes a layer (API, pages, and later OGC services and tiles) goes through
+`visible_layers`, so access levels are enforced in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.gis.geos import Polygon
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+
+from layers.models import Feature, Layer, LayerVersion
+
+
+def allowed_access_levels(user: Any) -> list[str]:
+    levels = [Layer.Access.PUBLIC]
+    if user is not None and getattr(user, "is_authenticated", False):
+        if user.has_perm("layers.view_internal_layer"):
+            levels.append(Layer.Access.INTERNAL)
+        if user.has_perm("layers.view_confidential_layer"):
+            levels.append(Layer.Access.CONFIDENTIAL)
+    return levels
+
+
+def visible_layers(user: Any) -> QuerySet[Layer]:
+    return Layer.objects.filter(access_level__in=allowed_access_levels(user))
+
+
+def get_visible_layer(user: Any, code: str) -> Layer | None:
+    """None both for an unknown layer and for one the user may not see (no existence leak)."""
+    return visible_layers(user).filter(code=code).first()
+
+
+def published_version(layer: Layer) -> LayerVersion | None:
+    return layer.versions.filter(state=LayerVersion.State.PUBLISHED).first()
+
+
+def layer_summaries(user: Any) -> list[dict[str, Any]]:
+    published = LayerVersion.objects.filter(layer=OuterRef("pk"),
+                                            state=LayerVersion.State.PUBLISHED)
+    rows = visible_layers(user).annotate(
+        published_number=Subquery(published.values("number")[:1]),
+        effective_date=Subquery(published.values("effective_date")[:1]),
+        feature_count=Subquery(published.values("feature_count")[:1]),
+        version_count=Count("versions"),
+    )
+    return [
+        {
+            "code": layer.code, "name_zh": layer.name_zh, "name_en": layer.name_en,
+            "category": layer.category, "category_label": layer.get_category_display(),
+            "published_number": layer.published_number,
+            "effective_date": layer.effective_date, "feature_count": layer.feature_count,
+            "color": layer.style.get("fill") or layer.style.get("stroke") or "#999999",
+        }
+        for layer in rows
+    ]
+
+
+def features_in_bbox(version: LayerVersion, bbox: tuple[float, float, float, float] | None
+                     ) -> QuerySet[Feature]:
+    qs = Feature.objects.filter(version=version)
+    if bbox is not None:
+        box = Polygon.from_bbox(bbox)
+        box.srid = 4490
+        qs = qs.filter(geom__intersects=box)
+    return qs.order_by("feature_no")
+
+
+def features_of_layer(layer: Layer) -> QuerySet[Feature]:
+    return Feature.objects.filter(version__layer=layer)

@@ -1,0 +1,187 @@
+"""Writes to the layer registry: create layers, import and publish versions.
+
+Views, commands and other apps call these; nothing else writes layers, versions or features.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from layers import crs
+from layers.importers.attributes import map_attributes
+from layers.importers.base import FeatureBatch, ImportFailed, ImportReport, Problem
+from layers.importers.sources import read_source
+from layers.importers.validation import validate_geometries
+from layers.importers.writer import write_features
+from layers.models import Layer, LayerVersion
+from layers.styles import validate_style
+
+log = logging.getLogger(__name__)
+
+# Sent after the transaction that published a version commits (tiles, joins, re-checks).
+version_published = Signal()  # kwargs: version, previous
+features_changed = Signal()  # kwargs: version, feature_ids
+
+Progress = Callable[[str, int, int], None]  # stage, advance by, stage total
+
+
+class ImportRejected(ImportFailed):
+    """Import failed; carries the full report (counts and every problem)."""
+
+    def __init__(self, report: ImportReport, code: str = "invalid_input"):
+        self.report = report
+        super().__init__(report.errors or report.problems, code=code)
+
+
+def create_layer(*, code: str, name_zh: str, name_en: str, category: str, geometry_type: str,
+                 access_level: str = Layer.Access.PUBLIC, style: dict | None = None,
+                 description: str = "", sort_order: int = 100) -> Layer:
+    layer = Layer(code=code, name_zh=name_zh, name_en=name_en, category=category,
+                  geometry_type=geometry_type, access_level=access_level,
+                  style=style or {}, description=description, sort_order=sort_order)
+    layer.full_clean()
+    validate_style(layer.style, geometry_type)
+    layer.save()
+    return layer
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def import_batch(layer: Layer, batch: FeatureBatch, *, source_name: str, source_sha256: str = "",
+                 declared_epsg: int | None = None, effective_date: dt.date | None = None,
+                 imported_by: str = "", field_map: dict[str, str] | None = None,
+                 allow_rejects: bool = False, publish: bool = False, note: str = "",
+                 progress: Progress | None = None) -> tuple[LayerVersion, ImportReport]:
+    """Validate a batch and write it as a new version of `layer`, whole or not at all."""
+    started = time.perf_counter()
+    report = ImportReport(source_name=source_name, source_format=batch.source_format,
+                          read=len(batch), crs_note=batch.crs_note)
+    report.problems.extend(batch.warnings)
+    epsg = declared_epsg or batch.epsg
+    if declared_epsg and batch.epsg and declared_epsg != batch.epsg:
+        report.problems.append(Problem(
+            f"声明的坐标系 EPSG:{declared_epsg} 与文件中的 EPSG:{batch.epsg} 不同，按声明处理 "
+            "(declared CRS overrides the file's)", severity="warning"))
+    if epsg is None:
+        report.problems.append(Problem("无法确定坐标系，请声明（如 EPSG:4525）(unknown CRS: "
+                                       "declare one)"))
+        raise ImportRejected(report, code="unknown_crs")
+    try:
+        crs.pyproj_crs(epsg)
+    except Exception:  # noqa: BLE001 - pyproj's CRSError
+        report.problems.append(Problem(f"未知的坐标系 EPSG:{epsg} (unknown EPSG code)"))
+        raise ImportRejected(report, code="unknown_crs") from None
+    report.source_epsg = epsg
+    if progress:
+        progress("validate", 0, len(batch))
+    checked = validate_geometries(batch, epsg=epsg, kind=layer.geometry_type)
+    report.problems.extend(checked.problems)
+    report.repaired = checked.repaired
+    rows = np.flatnonzero(checked.keep)
+    typed, extras, mapping, attr_problems = map_attributes(batch, rows, field_map)
+    report.problems.extend(attr_problems)
+    report.field_mapping = mapping
+    if progress:
+        progress("validate", len(batch), len(batch))
+    bad_rows = {p.location for p in attr_problems if p.severity == "error" and p.location}
+    report.rejected = int(len(batch) - len(rows)) + len(bad_rows)
+    if len(rows) == 0 or (report.errors and not allow_rejects):
+        if len(rows) == 0 and not report.errors:
+            report.problems.append(Problem("没有可写入的要素 (nothing to write)"))
+        report.seconds = time.perf_counter() - started
+        raise ImportRejected(report)
+    if bad_rows:
+        good = np.array([batch.location(i) not in bad_rows for i in rows])
+        typed = {k: [v for v, g in zip(vals, good, strict=True) if g] for k, vals in typed.items()}
+        extras = [e for e, g in zip(extras, good, strict=True) if g]
+        rows = rows[good]
+    with transaction.atomic():
+        # Lock the layer row so two imports cannot take the same version number.
+        locked = Layer.objects.select_for_update().get(pk=layer.pk)
+        last = locked.versions.order_by("-number").values_list("number", flat=True).first()
+        version = LayerVersion.objects.create(
+            layer=locked, number=(last or 0) + 1,
+            effective_date=effective_date or timezone.localdate(),
+            source_name=source_name[:255], source_sha256=source_sha256,
+            source_format=batch.source_format, source_srid=epsg, imported_by=imported_by,
+            note=note)
+        stage_total = len(rows)
+        if progress:
+            progress("write", 0, stage_total)
+        report.written = write_features(
+            version, feature_nos=rows + 1, geom_4490=checked.geom_4490[rows],
+            geom_3857=checked.geom_3857[rows], measure=checked.measure[rows], typed=typed,
+            extras=extras,
+            progress=(lambda k: progress("write", k, stage_total)) if progress else None)
+        report.seconds = time.perf_counter() - started
+        version.import_report = report.as_dict()
+        version.save(update_fields=["import_report"])
+        if publish:
+            publish_version(version)
+    return version, report
+
+
+def import_file(layer: Layer, path: Path, *, source_name: str | None = None,
+                declared_epsg: int | None = None, encoding: str | None = None,
+                dxf_layers: list[str] | None = None, source_layer: str | None = None,
+                **kwargs: Any) -> tuple[LayerVersion, ImportReport]:
+    """Import any supported file (GeoPackage, zipped Shapefile, GeoJSON, DXF, TXT)."""
+    name = source_name or path.name
+    with tempfile.TemporaryDirectory(prefix="import-") as tmp:
+        progress = kwargs.get("progress")
+        if progress:
+            progress("read", 0, 1)
+        try:
+            batch = read_source(path, workdir=Path(tmp), source_name=name, encoding=encoding,
+                                dxf_layers=dxf_layers, layer_name=source_layer)
+        except ImportFailed as exc:
+            report = ImportReport(source_name=name, source_format="", problems=exc.problems)
+            raise ImportRejected(report, code=exc.code) from None
+        if progress:
+            progress("read", 1, 1)
+        if batch.source_format == "dxf" and declared_epsg is None:
+            report = ImportReport(source_name=name, source_format="dxf", read=len(batch),
+                                  problems=[Problem("DXF 不含坐标系，请声明坐标系（如 EPSG:4525）"
+                                                    " (DXF has no CRS: declare one)")])
+            raise ImportRejected(report, code="unknown_crs")
+        return import_batch(layer, batch, source_name=name, source_sha256=sha256_of(path),
+                            declared_epsg=declared_epsg, **kwargs)
+
+
+def publish_version(version: LayerVersion) -> LayerVersion:
+    """Publish `version`; the layer's previously published version is retired."""
+    with transaction.atomic():
+        Layer.objects.select_for_update().get(pk=version.layer_id)
+        previous = (LayerVersion.objects.filter(layer_id=version.layer_id,
+                                                state=LayerVersion.State.PUBLISHED)
+                    .exclude(pk=version.pk).first())
+        now = timezone.now()
+        if previous:
+            previous.state = LayerVersion.State.RETIRED
+            previous.retired_at = now
+            previous.save(update_fields=["state", "retired_at"])
+        version.state = LayerVersion.State.PUBLISHED
+        version.published_at = now
+        version.retired_at = None
+        version.save(update_fields=["state", "published_at", "retired_at"])
+        transaction.on_commit(lambda: version_published.send(
+            sender=LayerVersion, version=version, previous=previous))
+    return version

@@ -1,0 +1,106 @@
+"""Shared fixtures: layers to import into and builders of real input files."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pyogrio.raw
+import pytest
+import shapely
+from shapely.geometry import Polygon
+
+from layers import crs
+
+# A few blocks near the county seat, in the county projected CRS (EPSG:4546, metres).
+SEAT_X, SEAT_Y = 578_448.671, 3_659_716.061  # lon 111.84, lat 33.06
+
+
+def square(x: float, y: float, size: float = 50.0) -> Polygon:
+    return Polygon([(x, y), (x + size, y), (x + size, y + size), (x, y + size)])
+
+
+def to_crs(geoms: list, src: int, dst: int) -> np.ndarray:
+    arr = np.asarray(geoms, dtype=object)
+    if src == dst:
+        return arr
+    t = crs.transformer(src, dst)
+    return shapely.transform(arr, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+
+
+def sample_parcels(n: int = 3) -> list[Polygon]:
+    return [square(SEAT_X + i * 60, SEAT_Y) for i in range(n)]
+
+
+SAMPLE_ATTRS = {
+    "DKBH": ["NX-A01-01", "NX-A01-02", "NX-A01-03"],
+    "YDXZDM": ["0701", "0901", "1401"],
+    "YDXZMC": ["城镇住宅用地", "商业用地", "公园绿地"],
+    "RJLSX": [2.5, 3.0, 0.1],
+    "RJLXX": [1.0, 1.5, 0.0],
+    "JZMDZ": [30.0, 45.0, 5.0],
+    "LDLLX": [35.0, 20.0, 70.0],
+    "JZXG": [54.0, 80.0, 9.0],
+    "PFDATE": ["2023-06-01", "2023-06-01", "2023/06/01"],
+    "备注": ["一", "二", "三"],
+}
+
+
+def write_vector(path: Path, geoms: list, attrs: dict[str, list], epsg: int, driver: str,
+                 encoding: str | None = None, geometry_type: str = "Polygon") -> Path:
+    fields = list(attrs)
+    data = [np.asarray(v, dtype=float if isinstance(v[0], float) else object)
+            for v in attrs.values()]
+    kwargs = {"encoding": encoding} if encoding else {}
+    pyogrio.raw.write(str(path), shapely.to_wkb(np.asarray(geoms, dtype=object)), data, fields,
+                  driver=driver, geometry_type=geometry_type, crs=f"EPSG:{epsg}", **kwargs)
+    return path
+
+
+def zip_files(paths: list[Path], dest: Path) -> Path:
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in paths:
+            z.write(p, p.name)
+    return dest
+
+
+@pytest.fixture
+def make_shapefile_zip(tmp_path: Path) -> Callable[..., Path]:
+    def build(geoms: list, attrs: dict[str, list], epsg: int, *, encoding: str = "UTF-8",
+              cpg: bool = True, name: str = "parcels") -> Path:
+        folder = tmp_path / f"shp-{name}-{encoding}-{cpg}"
+        folder.mkdir()
+        shp = write_vector(folder / f"{name}.shp", geoms, attrs, epsg, "ESRI Shapefile",
+                           encoding=encoding)
+        if not cpg:
+            shp.with_suffix(".cpg").unlink(missing_ok=True)
+        return zip_files(sorted(folder.iterdir()), tmp_path / f"{name}-{encoding}-{cpg}.zip")
+
+    return build
+
+
+@pytest.fixture
+def polygon_layer(db):
+    from layers import services
+    return services.create_layer(code="TESTKG", name_zh="测试地块", name_en="Test parcels",
+                                 category="regulatory_plan", geometry_type="polygon",
+                                 style={"fill": "#FFCC00"})
+
+
+@pytest.fixture
+def line_layer(db):
+    from layers import services
+    return services.create_layer(code="TESTLINE", name_zh="测试线", name_en="Test lines",
+                                 category="base", geometry_type="line")
+
+
+def zip_bytes(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()

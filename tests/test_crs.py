@@ -1,0 +1,59 @@
+"""The CRS registry against the reference values of DOMAIN.md."""
+
+import pytest
+from pyproj import CRS
+
+from layers import crs
+
+
+def test_reference_point_4490_to_4525():
+    e, n = crs.transform_point(111.84, 33.06, 4490, 4525)
+    assert e == pytest.approx(37_578_448.671, abs=0.001)
+    assert n == pytest.approx(3_659_716.061, abs=0.001)
+
+
+def test_reference_point_round_trip_and_cm_variant():
+    e, n = crs.transform_point(111.84, 33.06, 4490, 4546)
+    # Same projection without the zone prefix.
+    assert e == pytest.approx(578_448.671, abs=0.001)
+    assert n == pytest.approx(3_659_716.061, abs=0.001)
+    lon, lat = crs.transform_point(37_578_448.671, 3_659_716.061, 4525, 4490)
+    assert (lon, lat) == (pytest.approx(111.84, abs=1e-8), pytest.approx(33.06, abs=1e-8))
+
+
+@pytest.mark.parametrize("epsg,fragment", [
+    (4490, "China Geodetic Coordinate System 2000"),
+    (4525, "CGCS2000 / 3-degree Gauss-Kruger zone 37"),
+    (4546, "CGCS2000 / 3-degree Gauss-Kruger CM 111E"),
+    (2361, "Xian 1980 / 3-degree Gauss-Kruger zone 37"),
+    (2382, "Xian 1980 / 3-degree Gauss-Kruger CM 111E"),
+    (2413, "Beijing 1954 / 3-degree Gauss-Kruger zone 37"),
+    (2434, "Beijing 1954 / 3-degree Gauss-Kruger CM 111E"),
+    (4326, "WGS 84"),
+    (3857, "Pseudo-Mercator"),
+])
+def test_registry_codes_are_what_they_claim(epsg, fragment):
+    assert fragment in CRS.from_epsg(epsg).name
+    info = crs.info(epsg)
+    assert info.epsg == epsg
+    assert info.urn == f"urn:ogc:def:crs:EPSG::{epsg}"
+
+
+def test_codes_often_confused_are_not_in_the_registry():
+    for wrong in (4544, 4526, 4538):
+        assert not crs.is_supported(wrong)
+        with pytest.raises(crs.UnknownCrs):
+            crs.info(wrong)
+
+
+def test_axis_order_facts():
+    assert crs.info(4490).epsg_axis_lat_first
+    assert crs.info(4326).epsg_axis_lat_first
+    assert not crs.info(3857).epsg_axis_lat_first
+    assert crs.info(4525).zone_prefixed and not crs.info(4546).zone_prefixed
+
+
+def test_esri_prj_without_authority_is_recognised():
+    wkt = CRS.from_epsg(4525).to_wkt(version="WKT1_ESRI")
+    assert crs.epsg_from_wkt(wkt) == 4525
+    assert crs.epsg_from_wkt("not a crs") is None
