@@ -25,6 +25,7 @@ from layers.fields import INDICATOR_FIELDS
 from layers.models import Layer, LayerVersion
 
 MAX_PAGE = 1000
+UPLOAD_SUFFIXES = {".gpkg", ".zip", ".geojson", ".json", ".dxf", ".txt"}
 
 
 class BadParameter(APIException):
@@ -169,7 +170,9 @@ class LayerVersions(APIView):
             raise BadParameter("crs", f"未知的坐标系 EPSG:{data['crs']}")
         upload = data["file"]
         with tempfile.TemporaryDirectory(prefix="upload-") as tmp:
-            path = Path(tmp) / "upload.bin"
+            # Keep a known suffix only: GDAL drivers look at it, user text never reaches a path.
+            suffix = Path(upload.name or "").suffix.lower()
+            path = Path(tmp) / ("upload" + (suffix if suffix in UPLOAD_SUFFIXES else ".bin"))
             with open(path, "wb") as out:
                 for chunk in upload.chunks():
                     out.write(chunk)

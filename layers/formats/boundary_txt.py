@@ -394,6 +394,8 @@ def _classify(x: float, y: float) -> tuple[bool, bool] | None:
 
     A northing in China has 7 integer digits; an easting 6, or 8 with a zone prefix.
     """
+    if x < 0 or y < 0:
+        return None
     layouts = {
         (7, 8): (False, True),
         (8, 7): (True, True),
@@ -435,6 +437,7 @@ class _Ring:
 class _OpenParcel:
     parcel: TxtParcel
     points: list[_Point] = field(default_factory=list)
+    broken: bool = False  # a point line failed: ring checks would only repeat that error
 
 
 # --------------------------------------------------------------------------------------------
@@ -552,6 +555,8 @@ class _Parser:
     # -- small helpers -----------------------------------------------------------------------
     def error(self, line: int | None, zh: str, en: str) -> None:
         self.errors.append(_problem(line, zh, en))
+        if self.current is not None:
+            self.current.broken = True
 
     def warn(self, line: int | None, zh: str, en: str) -> None:
         self.warnings.append(_problem(line, zh, en))
@@ -903,8 +908,8 @@ class _Parser:
             return
         open_parcel, self.current = self.current, None
         parcel, points = open_parcel.parcel, open_parcel.points
-        if parcel.kind == "?":
-            return  # header already reported as broken
+        if parcel.kind == "?" or open_parcel.broken:
+            return  # already reported; ring checks on the remaining points would mislead
         if not points:
             self.error(
                 parcel.header_line,
@@ -1291,7 +1296,7 @@ def parse_boundary_txt(
         text = text.rstrip("\x1a")
     bad = _CONTROL.search(text)
     if bad is not None:
-        line = text.count("\n", 0, bad.start()) + 1
+        line = len(_LINE_BREAK.findall(text, 0, bad.start())) + 1
         raise BoundaryTxtError(
             [_problem(line, "含控制字符，不是文本文件", "control characters: not a text file")]
         )

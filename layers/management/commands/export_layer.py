@@ -1,4 +1,4 @@
-"""python manage.py export_layer KGDK out.gpkg [--format gpkg|geojson|txt] [--version N]"""
+"""python manage.py export_layer KGDK out.gpkg [--format gpkg|geojson|txt] [--layer-version N]"""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("layer")
         parser.add_argument("file", type=Path)
         parser.add_argument("--format", choices=sorted(EXPORT_FORMATS))
-        parser.add_argument("--version", type=int, dest="version_number",
+        parser.add_argument("--layer-version", type=int, dest="version_number",
                             help="版本号，默认现行发布版本")
         parser.add_argument("--crs", type=int,
                             help="输出坐标系 EPSG (default 4490; TXT defaults to 4525)")
