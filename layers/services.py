@@ -20,11 +20,11 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from layers import crs
-from layers.importers.attributes import map_attributes
+from layers.importers.attributes import convert_attributes, plan_attributes
 from layers.importers.base import FeatureBatch, ImportFailed, ImportReport, Problem
 from layers.importers.sources import read_source
 from layers.importers.validation import validate_geometries
-from layers.importers.writer import write_features
+from layers.importers.writer import PartitionWriter
 from layers.models import Layer, LayerVersion
 from layers.styles import validate_style
 
@@ -35,6 +35,7 @@ version_published = Signal()  # kwargs: version, previous
 features_changed = Signal()  # kwargs: version, feature_ids
 
 Progress = Callable[[str, int, int], None]  # stage, advance by, stage total
+IMPORT_CHUNK = 20_000
 
 
 class ImportRejected(ImportFailed):
@@ -90,52 +91,67 @@ def import_batch(layer: Layer, batch: FeatureBatch, *, source_name: str, source_
         report.problems.append(Problem(f"未知的坐标系 EPSG:{epsg} (unknown EPSG code)"))
         raise ImportRejected(report, code="unknown_crs") from None
     report.source_epsg = epsg
+    plan = plan_attributes(batch, field_map)
+    report.problems.extend(plan.problems)
+    report.field_mapping = plan.mapping
+    report.repaired = sum(p.severity == "repaired" for p in batch.warnings)
     if progress:
-        progress("validate", 0, len(batch))
-    checked = validate_geometries(batch, epsg=epsg, kind=layer.geometry_type)
-    report.problems.extend(checked.problems)
-    report.repaired = checked.repaired
-    rows = np.flatnonzero(checked.keep)
-    typed, extras, mapping, attr_problems = map_attributes(batch, rows, field_map)
-    report.problems.extend(attr_problems)
-    report.field_mapping = mapping
-    if progress:
-        progress("validate", len(batch), len(batch))
-    bad_rows = {p.location for p in attr_problems if p.severity == "error" and p.location}
-    report.rejected = int(len(batch) - len(rows)) + len(bad_rows)
-    if len(rows) == 0 or (report.errors and not allow_rejects):
-        if len(rows) == 0 and not report.errors:
+        progress("import", 0, len(batch))
+
+    class Failed(Exception):
+        pass
+
+    try:
+        with transaction.atomic():
+            # Lock the layer row so two imports cannot take the same version number.
+            locked = Layer.objects.select_for_update().get(pk=layer.pk)
+            last = locked.versions.order_by("-number").values_list("number", flat=True).first()
+            version = LayerVersion.objects.create(
+                layer=locked, number=(last or 0) + 1,
+                effective_date=effective_date or timezone.localdate(),
+                source_name=source_name[:255], source_sha256=source_sha256,
+                source_format=batch.source_format, source_srid=epsg, imported_by=imported_by,
+                note=note)
+            # Chunks bound memory, and PostgreSQL parses one chunk while the next validates.
+            # After the first error (strict mode) the rest is still validated, to report
+            # every problem at once, but nothing more is written and all is rolled back.
+            with PartitionWriter(version) as writer:
+                for start in range(0, len(batch), IMPORT_CHUNK):
+                    chunk = batch.chunk(start, min(start + IMPORT_CHUNK, len(batch)))
+                    checked = validate_geometries(chunk, epsg=epsg, kind=layer.geometry_type)
+                    rows = np.flatnonzero(checked.keep)
+                    typed, extras, attr_problems = convert_attributes(chunk, rows, plan)
+                    report.problems.extend(checked.problems + attr_problems)
+                    report.repaired += checked.repaired
+                    bad = {p.location for p in attr_problems if p.severity == "error"}
+                    report.rejected += len(chunk) - len(rows) + len(bad)
+                    if bad:
+                        good = np.array([chunk.location(int(i)) not in bad for i in rows])
+                        typed = {k: [v for v, g in zip(vals, good, strict=True) if g]
+                                 for k, vals in typed.items()}
+                        extras = [e for e, g in zip(extras, good, strict=True) if g]
+                        rows = rows[good]
+                    if not report.errors or allow_rejects:
+                        writer.write(feature_nos=chunk.offset + rows + 1,
+                                     geom_4490=checked.geom_4490[rows],
+                                     geom_3857=checked.geom_3857[rows],
+                                     measure=checked.measure[rows], typed=typed, extras=extras)
+                    if progress:
+                        progress("import", len(chunk), len(batch))
+                if writer.count == 0 or (report.errors and not allow_rejects):
+                    raise Failed
+            report.written = writer.count
+            report.seconds = time.perf_counter() - started
+            version.import_report = report.as_dict()
+            version.save(update_fields=["import_report"])
+            if publish:
+                publish_version(version)
+    except Failed:
+        if not report.errors:
             report.problems.append(Problem("没有可写入的要素 (nothing to write)"))
+        report.written = 0
         report.seconds = time.perf_counter() - started
-        raise ImportRejected(report)
-    if bad_rows:
-        good = np.array([batch.location(i) not in bad_rows for i in rows])
-        typed = {k: [v for v, g in zip(vals, good, strict=True) if g] for k, vals in typed.items()}
-        extras = [e for e, g in zip(extras, good, strict=True) if g]
-        rows = rows[good]
-    with transaction.atomic():
-        # Lock the layer row so two imports cannot take the same version number.
-        locked = Layer.objects.select_for_update().get(pk=layer.pk)
-        last = locked.versions.order_by("-number").values_list("number", flat=True).first()
-        version = LayerVersion.objects.create(
-            layer=locked, number=(last or 0) + 1,
-            effective_date=effective_date or timezone.localdate(),
-            source_name=source_name[:255], source_sha256=source_sha256,
-            source_format=batch.source_format, source_srid=epsg, imported_by=imported_by,
-            note=note)
-        stage_total = len(rows)
-        if progress:
-            progress("write", 0, stage_total)
-        report.written = write_features(
-            version, feature_nos=rows + 1, geom_4490=checked.geom_4490[rows],
-            geom_3857=checked.geom_3857[rows], measure=checked.measure[rows], typed=typed,
-            extras=extras,
-            progress=(lambda k: progress("write", k, stage_total)) if progress else None)
-        report.seconds = time.perf_counter() - started
-        version.import_report = report.as_dict()
-        version.save(update_fields=["import_report"])
-        if publish:
-            publish_version(version)
+        raise ImportRejected(report) from None
     return version, report
 
 

@@ -644,17 +644,23 @@ class _Parser:
 
     def _report_cosmetic(self) -> None:
         texts = {
-            "blank": ("空行", "blank line(s)"),
-            "spaces": ("多余空格", "extra spaces"),
-            "fullwidth_comma": ("全角逗号“，”作分隔符", "full-width comma used as separator"),
-            "fullwidth_other": ("全角符号（＝［］【】）", "full-width symbols (＝［］【】)"),
-            "trailing_fields": ("行尾多余的空字段", "trailing empty field(s)"),
+            "blank": ("空行，已忽略", "blank line(s), ignored"),
+            "spaces": ("多余空格，已忽略", "extra spaces, ignored"),
+            "fullwidth_comma": (
+                "全角逗号“，”作分隔符，已按逗号读取",
+                "full-width comma used as separator, read as a comma",
+            ),
+            "fullwidth_other": (
+                "全角符号（＝［］【】），已按半角读取",
+                "full-width symbols (＝［］【】), read as ASCII",
+            ),
+            "trailing_fields": ("行尾多余的空字段，已忽略", "trailing empty field(s), ignored"),
         }
         for kind, lines in self.cosmetic.items():
             zh, en = texts[kind]
             more_zh = f"（共 {len(lines)} 行）" if len(lines) > 1 else ""
             more_en = f" ({len(lines)} lines)" if len(lines) > 1 else ""
-            self.warn(lines[0], f"{zh}，已忽略{more_zh}", f"{en}, ignored{more_en}")
+            self.warn(lines[0], f"{zh}{more_zh}", f"{en}{more_en}")
 
     # -- header section ----------------------------------------------------------------------
     def _header_line(self, number: int, text: str, section: str | None) -> None:
@@ -1034,11 +1040,16 @@ class _Parser:
         if stated == written:
             return
         if stated in (closed_total, without_closing) or abs(stated - written) == 1:
-            how_zh = "不含闭合点" if stated == without_closing else "与实际相差"
+            if stated == without_closing:
+                how_zh, how_en = "不含闭合点", "closing points not counted"
+            elif stated == closed_total:
+                how_zh, how_en = "含自动补上的闭合点", "counting the closing point added"
+            else:
+                how_zh, how_en = "相差 1", "off by one"
             self.warn(
                 parcel.header_line,
                 f"界址点数 {stated} 与实际点行数 {written} 不符（{how_zh}），以坐标为准",
-                f"point count {stated} differs from the {written} point lines; "
+                f"point count {stated} differs from the {written} point lines ({how_en}); "
                 "the coordinates are used",
             )
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -98,10 +99,22 @@ def _convert_column(field: IndicatorField, column: str, values: Sequence[Any],
     arr = np.asarray(values)
     if field.kind == "float" and arr.dtype.kind in "fiu":
         out = arr[rows].astype(float)
-        return [None if math.isnan(x) else float(x) for x in out]
-    convert = _CONVERT[field.kind]
-    result: list[Any] = []
+        return np.where(np.isnan(out), None, out).tolist()
     limit = TEXT_LIMITS.get(field.name)
+    if field.kind == "text" and arr.dtype == object:
+        # Fast path: GDAL hands text columns over as str or None.
+        picked = arr[rows].tolist()
+        if all(v is None or type(v) is str for v in picked):
+            result = ["" if v is None else v.strip() for v in picked]
+            if limit:
+                for k, v in enumerate(result):
+                    if len(v) > limit:
+                        problems.append(Problem(f"长度 {len(v)} 超过 {limit} (too long)",
+                                                batch.location(int(rows[k])), column))
+                        result[k] = v[:limit]
+            return result
+    convert = _CONVERT[field.kind]
+    result = []
     for i in rows:
         v = values[i]
         try:
@@ -118,35 +131,72 @@ def _convert_column(field: IndicatorField, column: str, values: Sequence[Any],
     return result
 
 
+@dataclass
+class AttributePlan:
+    """Decisions taken once for the whole source: which column feeds which field, and which
+    ratio columns were delivered as fractions (0.35) rather than percent (35)."""
+
+    mapping: dict[str, str]
+    fraction_fields: set[str]
+    problems: list[Problem]
+
+
+def plan_attributes(batch: FeatureBatch, overrides: dict[str, str] | None = None
+                    ) -> AttributePlan:
+    try:
+        mapping = match_columns(list(batch.columns), overrides)
+    except ValueError as exc:
+        return AttributePlan({}, set(), [Problem(str(exc))])
+    fractions: set[str] = set()
+    problems: list[Problem] = []
+    for name in PERCENT_FIELDS:
+        if name not in mapping:
+            continue
+        values = []
+        for v in batch.columns[mapping[name]]:
+            try:
+                f = _to_float(v)
+            except (ValueError, TypeError, OverflowError):
+                continue  # reported per feature by the conversion
+            if f is not None:
+                values.append(f)
+        if values and max(values) <= 1.0:
+            fractions.add(name)
+            problems.append(Problem(f"{mapping[name]} 按小数理解，已换算为百分数 "
+                                    "(fractions converted to percent)", field=mapping[name],
+                                    severity="warning"))
+    return AttributePlan(mapping, fractions, problems)
+
+
+def convert_attributes(batch: FeatureBatch, rows: np.ndarray, plan: AttributePlan
+                       ) -> tuple[dict[str, list[Any]], list[dict[str, Any]], list[Problem]]:
+    """Typed columns (model field -> values for `rows`), the other attributes of each row
+    as a dict, and conversion problems (errors naming feature and column)."""
+    problems: list[Problem] = []
+    typed: dict[str, list[Any]] = {}
+    for name, column in plan.mapping.items():
+        values = _convert_column(BY_NAME[name], column, batch.columns[column], rows, batch,
+                                 problems)
+        if name in plan.fraction_fields:
+            values = [None if v is None else round(v * 100, 6) for v in values]
+        typed[name] = values
+    used = set(plan.mapping.values())
+    extra_cols = [c for c in batch.columns if c not in used]
+    extra_values = [np.asarray(batch.columns[c], dtype=object)[rows].tolist()
+                    for c in extra_cols]
+    extras = [
+        {c: s for c, col in zip(extra_cols, extra_values, strict=True)
+         if (s := _json_safe(col[k])) not in (None, "")}
+        for k in range(len(rows))
+    ]
+    return typed, extras, problems
+
+
 def map_attributes(batch: FeatureBatch, rows: np.ndarray,
                    overrides: dict[str, str] | None = None
                    ) -> tuple[dict[str, list[Any]], list[dict[str, Any]], dict[str, str],
                               list[Problem]]:
-    """Typed columns (model field -> values for `rows`), extra attributes per row,
-    the mapping used, and conversion problems (errors)."""
-    problems: list[Problem] = []
-    columns = list(batch.columns)
-    try:
-        mapping = match_columns(columns, overrides)
-    except ValueError as exc:
-        return {}, [], {}, [Problem(str(exc))]
-    typed: dict[str, list[Any]] = {}
-    for name, column in mapping.items():
-        typed[name] = _convert_column(BY_NAME[name], column, batch.columns[column], rows, batch,
-                                      problems)
-    # Ratios delivered as fractions (0.35) rather than percent (35): one rule per column.
-    for name in PERCENT_FIELDS:
-        vals = [v for v in typed.get(name, []) if v is not None]
-        if vals and max(vals) <= 1.0:
-            typed[name] = [None if v is None else round(v * 100, 6) for v in typed[name]]
-            problems.append(Problem(f"{mapping[name]} 按小数理解，已换算为百分数 "
-                                    "(fractions converted to percent)", field=mapping[name],
-                                    severity="warning"))
-    used = set(mapping.values())
-    extra_cols = [c for c in columns if c not in used]
-    extra_values = {c: np.asarray(batch.columns[c], dtype=object)[rows] for c in extra_cols}
-    extras = [
-        {c: s for c in extra_cols if (s := _json_safe(extra_values[c][k])) not in (None, "")}
-        for k in range(len(rows))
-    ]
-    return typed, extras, mapping, problems
+    """Plan and convert in one call (small batches)."""
+    plan = plan_attributes(batch, overrides)
+    typed, extras, problems = convert_attributes(batch, rows, plan)
+    return typed, extras, plan.mapping, plan.problems + problems

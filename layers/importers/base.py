@@ -60,12 +60,23 @@ class FeatureBatch:
     locations: Sequence[str] | None = None  # per feature; default "feature i"
     warnings: list[Problem] = field(default_factory=list)
     crs_note: str = ""  # how the CRS was determined, for the report
+    offset: int = 0  # index of this batch's first feature in the source (chunks)
 
     def __len__(self) -> int:
         return len(self.geometries)
 
     def location(self, i: int) -> str:
-        return self.locations[i] if self.locations is not None else feature_location(i)
+        return self.locations[i] if self.locations is not None else \
+            feature_location(self.offset + i)
+
+    def chunk(self, start: int, stop: int) -> FeatureBatch:
+        """Features [start, stop) as a batch of their own, locations kept."""
+        return FeatureBatch(
+            geometries=self.geometries[start:stop],
+            columns={k: v[start:stop] for k, v in self.columns.items()},
+            epsg=self.epsg, source_format=self.source_format,
+            locations=self.locations[start:stop] if self.locations is not None else None,
+            crs_note=self.crs_note, offset=self.offset + start)
 
 
 @dataclass

@@ -7,11 +7,10 @@ become its label, which is how CAD deliveries usually write parcel numbers.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import ezdxf
 import numpy as np
 import shapely
-from ezdxf import path as dxfpath
 from shapely.geometry import LineString, Polygon
 
 from layers.importers.base import FeatureBatch, ImportFailed, Problem
@@ -20,11 +19,13 @@ from layers.importers.base import FeatureBatch, ImportFailed, Problem
 FLATTEN_DISTANCE = 0.01
 
 
-def _ring(path: dxfpath.Path) -> list[tuple[float, float]]:
+def _ring(path: Any) -> list[tuple[float, float]]:
     return [(v.x, v.y) for v in path.flattening(FLATTEN_DISTANCE)]
 
 
-def _hatch_polygon(hatch) -> Polygon | None:
+def _hatch_polygon(hatch: Any) -> Polygon | None:
+    from ezdxf import path as dxfpath
+
     # Even-odd fill: XOR of the boundary loops gives shells and holes whatever the nesting.
     shape = None
     for p in dxfpath.from_hatch(hatch):
@@ -37,6 +38,10 @@ def _hatch_polygon(hatch) -> Polygon | None:
 
 
 def read_dxf(path: Path, *, dxf_layers: list[str] | None = None) -> FeatureBatch:
+    # ezdxf costs a third of a second to import: only DXF imports pay for it.
+    import ezdxf
+    from ezdxf import path as dxfpath
+
     try:
         doc = ezdxf.readfile(str(path))
     except (OSError, ezdxf.DXFError, UnicodeDecodeError) as exc:

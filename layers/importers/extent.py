@@ -36,13 +36,18 @@ def diagnose(x: float, y: float, declared_epsg: int) -> str:
     """A probable cause for a point (in the declared CRS) lying outside the county."""
     name = f"EPSG:{declared_epsg}"
     if _lands_inside(y, x, declared_epsg):
+        if crs.pyproj_crs(declared_epsg).is_geographic:
+            return (f"坐标为 纬度,经度 顺序（按 {name} 交换后落在县域内）；应为 经度,纬度 "
+                    "(lat/lon order given: axes swapped)")
         return f"坐标 X/Y 可能颠倒（按 {name} 交换后落在县域内）(axes probably swapped)"
-    if abs(x) <= 180 and abs(y) <= 90 and declared_epsg != crs.CGCS2000_GEOGRAPHIC:
+    # Either order: latitude first puts the longitude (111.8) in y, which is over 90.
+    if abs(x) <= 180 and abs(y) <= 180 and declared_epsg != crs.CGCS2000_GEOGRAPHIC:
         if _lands_inside(x, y, crs.CGCS2000_GEOGRAPHIC):
             return (f"坐标像经纬度，但声明为投影坐标系 {name}；应为 EPSG:4490 "
                     "(looks geographic but a projected CRS was declared)")
         if _lands_inside(y, x, crs.CGCS2000_GEOGRAPHIC):
-            return "坐标像经纬度且顺序为纬度在前；应为 经度,纬度 (lat/lon order given)"
+            return (f"坐标像经纬度且纬度在前，但声明为投影坐标系 {name}；应为 经度,纬度 并声明 "
+                    "EPSG:4490 (lat/lon order given: use lon/lat and declare EPSG:4490)")
     if abs(x) > 180 and declared_epsg in (crs.CGCS2000_GEOGRAPHIC, crs.WGS84):
         for candidate in (crs.CGCS2000_GK_ZONE37, crs.CGCS2000_GK_CM111):
             for cx, cy in ((x, y), (y, x)):
@@ -58,6 +63,11 @@ def diagnose(x: float, y: float, declared_epsg: int) -> str:
         if cx > 10_000_000 and _lands_inside(cx - 37_000_000, cy, crs.CGCS2000_GK_CM111):
             return ("东坐标带有带号前缀 37；应声明 EPSG:4525（第37带，有带号）"
                     "(easting carries the zone prefix: use EPSG:4525)")
+        zone = int(cx // 1_000_000)
+        if 25 <= zone <= 45 and zone != 37 and _lands_inside(cx - zone * 1_000_000, cy,
+                                                              crs.CGCS2000_GK_CM111):
+            return (f"东坐标的带号前缀为 {zone}，内乡县位于 3 度带第 37 带；带号或坐标可能有误 "
+                    f"(zone prefix {zone}, but Neixiang lies in 3-degree zone 37)")
     for candidate in (crs.CGCS2000_GK_ZONE37, crs.CGCS2000_GK_CM111, crs.XIAN80_GK_ZONE37,
                       crs.BEIJING54_GK_ZONE37, crs.CGCS2000_GEOGRAPHIC):
         if candidate != declared_epsg and _lands_inside(x, y, candidate):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pyogrio
 import shapely
 
 from layers import crs
-from layers.importers.base import FeatureBatch, ImportFailed, Problem
+from layers.importers.base import FeatureBatch, ImportFailed, Problem, feature_location
 
 # Shapefile .cpg values seen in Chinese deliveries, mapped to Python codec names.
 _CPG_ALIASES = {"936": "gbk", "cp936": "gbk", "gb2312": "gbk", "gbk": "gbk",
@@ -43,12 +44,83 @@ def _shapefile_encoding(shp: Path, declared: str | None) -> tuple[str, str]:
         return "gbk", "detected (not UTF-8, assumed GBK)"
 
 
+def _dbf_text_error(raw: bytes, enc: str) -> tuple[bytes, int | None] | None:
+    """(field name, 1-based record) of the first DBF bytes that `enc` cannot decode, or None.
+
+    Field names and records are checked; a record of None means a field name is at fault.
+    """
+    if len(raw) < 32:
+        return None
+    header_len = int.from_bytes(raw[8:10], "little")
+    record_len = int.from_bytes(raw[10:12], "little")
+    fields: list[tuple[bytes, int, int]] = []  # name, offset in record, length
+    offset = 1  # the deletion flag
+    for start in range(32, min(header_len, len(raw)) - 31, 32):
+        if raw[start] == 0x0D:
+            break
+        fields.append((raw[start:start + 11].split(b"\0", 1)[0], offset, raw[start + 16]))
+        offset += raw[start + 16]
+    for name, _, _ in fields:
+        try:
+            name.decode(enc)
+        except UnicodeDecodeError:
+            return name, None
+    try:
+        raw[header_len:].rstrip(b"\x1a").decode(enc)
+    except UnicodeDecodeError as exc:
+        if record_len <= 0:
+            return b"", None
+        record, pos = divmod(exc.start, record_len)
+        return next((n for n, o, size in fields if o <= pos < o + size), b""), record + 1
+    return None
+
+
+def _check_shapefile_encoding(shp: Path, enc: str, how: str) -> None:
+    """Refuse an attribute encoding that does not fit the .dbf, rather than read mojibake."""
+    dbf = next((p for p in shp.parent.iterdir()
+                if p.stem == shp.stem and p.suffix.lower() == ".dbf"), None)
+    if dbf is None:
+        return
+    try:
+        codecs.lookup(enc)
+    except LookupError:
+        raise ImportFailed([Problem(f"未知编码 {enc} (unknown encoding)")],
+                           code="encoding") from None
+    raw = dbf.read_bytes()
+    where = _dbf_text_error(raw, enc)
+    how = "导入时声明 (declared)" if how == "declared" else how
+    if where is None:
+        # GDAL drops what it cannot convert, so GBK read as UTF-8 fails loudly but UTF-8 read
+        # as GBK may "succeed" as mojibake: valid multi-byte UTF-8 is not GBK in practice.
+        body = raw[int.from_bytes(raw[8:10], "little"):] if len(raw) > 10 else b""
+        if how.endswith("(declared)") or codecs.lookup(enc).name == "utf-8" or body.isascii() \
+                or _dbf_text_error(raw, "utf-8") is not None:
+            return
+        raise ImportFailed([Problem(
+            f"属性编码 {enc}（来自 {how}）与 .dbf 内容不符，内容是 UTF-8；请声明编码 utf-8 "
+            f"(the attributes are UTF-8, not {enc} as given by {how}: declare utf-8)")],
+            code="encoding")
+    suggestion = "gbk"
+    if _dbf_text_error(raw, "utf-8") is None:
+        suggestion = "utf-8"
+    elif _dbf_text_error(raw, "gbk") is not None and _dbf_text_error(raw, "gb18030") is None:
+        suggestion = "gb18030"
+    name, record = where[0].decode(suggestion, errors="replace"), where[1]
+    what_zh, what_en = ("属性值", "attribute value") if record else ("字段名", "field name")
+    raise ImportFailed([Problem(
+        f"{what_zh}无法按 {enc} 解码（编码来自 {how}）；请声明正确的编码，可能是 {suggestion} "
+        f"({what_en} cannot be decoded as {enc} given by {how}; declare the right encoding, "
+        f"probably {suggestion})", feature_location(record - 1) if record else None, name)],
+        code="encoding")
+
+
 def read_ogr(path: Path, fmt: str, *, encoding: str | None = None,
              layer_name: str | None = None) -> FeatureBatch:
     kwargs: dict = {}
     note = ""
     if fmt == "shp":
         enc, how = _shapefile_encoding(path, encoding)
+        _check_shapefile_encoding(path, enc, how)
         kwargs["encoding"] = enc
         note = f"属性编码 {enc}，{how}"
     elif encoding:
@@ -66,17 +138,37 @@ def read_ogr(path: Path, fmt: str, *, encoding: str | None = None,
             raise ImportFailed([Problem(f"文件含多个图层，请指定其一：{names} (several layers; "
                                         "choose one)")], code="ambiguous_layer")
         layer_name = str(layers[0][0])
+    elif layer_name not in {str(n) for n, _ in layers}:
+        names = ", ".join(str(n) for n, _ in layers)
+        raise ImportFailed([Problem(f"文件中没有图层 {layer_name}；现有图层：{names} "
+                                    "(no such layer)")], code="no_layer")
     try:
         meta, _fids, geoms, field_data = pyogrio.raw.read(path, layer=layer_name, **kwargs)
     except UnicodeDecodeError as exc:
-        raise ImportFailed([Problem(f"属性编码错误：{exc}；请声明编码 (wrong attribute "
-                                    "encoding; declare it)")], code="encoding") from None
+        enc = kwargs.get("encoding") or "utf-8"
+        raise ImportFailed([Problem(f"属性无法按 {enc} 解码：{exc}；请声明正确的编码，如 gbk "
+                                    f"(attributes cannot be decoded as {enc}; declare the right "
+                                    "encoding)")], code="encoding") from None
     except Exception as exc:  # noqa: BLE001
         raise ImportFailed([Problem(f"读取失败：{exc} (read failed)")], code="unreadable") from None
     if geoms is None:
         raise ImportFailed([Problem("文件没有几何字段 (the file has no geometry)")],
                            code="no_geometry")
     geometries = shapely.from_wkb(geoms, on_invalid="ignore")
+    warnings: list[Problem] = []
+    unparsed = np.flatnonzero(shapely.is_missing(geometries) & np.not_equal(geoms, None))
+    if len(unparsed):
+        # GDAL hands over rings that are not closed; GEOS refuses them. Close them and say so.
+        fixed = shapely.from_wkb(geoms[unparsed], on_invalid="fix")
+        for i, g in zip(unparsed, fixed, strict=True):
+            if g is None:
+                warnings.append(Problem("几何无法解析（如环未闭合且无法修复）(geometry cannot be "
+                                        "parsed, e.g. an unclosed ring)", feature_location(i)))
+            else:
+                geometries[i] = g
+                warnings.append(Problem("多边形的环未闭合，已自动闭合 (ring not closed; closed "
+                                        "automatically)", feature_location(i),
+                                        severity="repaired"))
     columns = {str(name): data for name, data in zip(meta["fields"], field_data, strict=True)}
     epsg = None
     if meta.get("crs"):
@@ -86,4 +178,4 @@ def read_ogr(path: Path, fmt: str, *, encoding: str | None = None,
     if len(geometries) == 0:
         raise ImportFailed([Problem("文件中没有要素 (the file has no features)")], code="empty")
     return FeatureBatch(geometries=np.asarray(geometries, dtype=object), columns=columns,
-                        epsg=epsg, source_format=fmt, crs_note=note)
+                        epsg=epsg, source_format=fmt, crs_note=note, warnings=warnings)

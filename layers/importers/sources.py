@@ -16,9 +16,15 @@ _BY_SUFFIX = {".gpkg": "gpkg", ".shp": "shp", ".geojson": "geojson", ".json": "g
 
 
 def sniff_format(path: Path, source_name: str | None = None) -> str:
-    head = path.read_bytes()[:4096] if path.is_file() else b""
+    head = b""
+    if path.is_file():
+        with open(path, "rb") as f:
+            head = f.read(4096)
     if not head:
         raise ImportFailed([Problem("文件为空 (the file is empty)")], code="empty")
+    if not head.strip() and path.stat().st_size <= len(head):
+        raise ImportFailed([Problem("文件只含空白字符 (the file holds only whitespace)")],
+                           code="empty")
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return "zip"
     if head.startswith(b"SQLite format 3"):
@@ -49,8 +55,9 @@ def _pick_from_archive(files: list[Path]) -> tuple[Path, str]:
         have = {f.suffix.lower() for f in files if f.stem == shp.stem}
         missing = [s for s in (".shx", ".dbf") if s not in have]
         if missing:
-            raise ImportFailed([Problem(f"Shapefile 缺少 {', '.join(missing)} 文件 "
-                                        "(shapefile parts missing)")], code="bad_archive")
+            raise ImportFailed([Problem(f"Shapefile {shp.name} 缺少 {', '.join(missing)} 文件 "
+                                        f"(shapefile parts missing: {', '.join(missing)})")],
+                               code="bad_archive")
         return shp, "shp"
     if len(shps) > 1:
         raise ImportFailed([Problem("压缩包含多个 Shapefile，请每次上传一个："
@@ -60,8 +67,14 @@ def _pick_from_archive(files: list[Path]) -> tuple[Path, str]:
               ("gpkg", "geojson", "dxf", "txt")]
     if len(others) == 1:
         return others[0], _BY_SUFFIX[others[0].suffix.lower()]
-    raise ImportFailed([Problem("压缩包中没有可导入的数据文件 (no importable file in the zip)")],
-                       code="bad_archive")
+    if len(others) > 1:
+        raise ImportFailed([Problem("压缩包含多个数据文件，请每次上传一个："
+                                    + ", ".join(f.name for f in others) + " "
+                                    "(several data files in the zip; one per upload)")],
+                           code="bad_archive")
+    names = ", ".join(f.name for f in files[:20]) + ("…" if len(files) > 20 else "")
+    raise ImportFailed([Problem(f"压缩包中没有可导入的数据文件（含：{names or '无文件'}）"
+                                "(no importable file in the zip)")], code="bad_archive")
 
 
 def read_source(path: Path, *, workdir: Path, source_name: str | None = None,

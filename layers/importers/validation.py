@@ -1,12 +1,15 @@
 """Geometry validation and normalisation for imports, on whole arrays.
 
-Repairs what can be repaired safely (and says so per feature), normalises ring orientation
-and repeated points, flags slivers and spikes, checks every feature lies in the county, and
-computes the storage (4490), tile (3857) and measuring (county projected) forms.
+Repairs what can be repaired safely (and says so per feature), normalises ring orientation,
+repeated points and single/multi types, flags slivers and spikes, checks every feature lies
+in the county, and computes the storage (4490), tile (3857) and measuring (county projected)
+forms. Everything is vectorised over the coordinate stream so that 100 000 parcels validate
+in about two seconds; per-feature Python work happens only for features that need a fix.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,15 +19,23 @@ from django.conf import settings
 from layers import crs
 from layers.importers.base import FeatureBatch, Problem
 from layers.importers.extent import diagnose, inside_county
+from layers.importers.ragged import (
+    areas_and_perimeters,
+    orient,
+    sharp_vertices,
+    to_ragged,
+)
 
 POLYGONAL = {"Polygon", "MultiPolygon"}
 LINEAR = {"LineString", "MultiLineString", "LinearRing"}
 PUNCTUAL = {"Point", "MultiPoint"}
 ACCEPTED = {"polygon": POLYGONAL, "line": LINEAR, "point": PUNCTUAL}
 # shapely type ids 0..7, and "" for a missing geometry
-_TYPE_NAMES = ["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
-               "MultiPolygon", "GeometryCollection", ""]
+_TYPE_NAMES = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint",
+                        "MultiLineString", "MultiPolygon", "GeometryCollection", ""],
+                       dtype=object)
 GEOM_NAMES_ZH = {"polygon": "面", "line": "线", "point": "点"}
+MAX_LISTED = 50  # per-feature messages of one kind before they are summarised
 
 
 @dataclass
@@ -37,11 +48,11 @@ class ValidatedGeometries:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _transform(geoms: np.ndarray, src: int, dst: int) -> np.ndarray:
+def _transform_coords(coords: np.ndarray, src: int, dst: int) -> np.ndarray:
     if src == dst:
-        return geoms
-    t = crs.transformer(src, dst)
-    return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+        return coords
+    x, y = crs.transformer(src, dst).transform(coords[:, 0], coords[:, 1])
+    return np.column_stack([x, y])
 
 
 def _extract(geom: shapely.Geometry, wanted: set[str]) -> shapely.Geometry | None:
@@ -57,155 +68,129 @@ def _extract(geom: shapely.Geometry, wanted: set[str]) -> shapely.Geometry | Non
     return None
 
 
-def _to_multi(geoms: np.ndarray, kind: str) -> np.ndarray:
-    if kind == "point":
-        return geoms
-    single = "Polygon" if kind == "polygon" else "LineString"
-    maker = shapely.multipolygons if kind == "polygon" else shapely.multilinestrings
-    types = shapely.get_type_id(geoms)
-    out = geoms.copy()
-    single_id = 3 if single == "Polygon" else 1
-    mask = types == single_id
-    if mask.any():
-        out[mask] = [maker([g]) for g in geoms[mask]]
-    return out
-
-
-def _spike_features(geoms: np.ndarray, max_angle_deg: float) -> np.ndarray:
-    """Indices of polygon features having a vertex whose interior angle is below the limit."""
-    parts, part_idx = shapely.get_parts(geoms, return_index=True)
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    coords, ring_idx = shapely.get_coordinates(rings, return_index=True)
-    if len(coords) == 0:
-        return np.array([], dtype=int)
-    # Drop each ring's closing point, then look at (prev, this, next) with wrap-around.
-    last_of_ring = np.r_[ring_idx[1:] != ring_idx[:-1], True]
-    coords, ring_idx = coords[~last_of_ring], ring_idx[~last_of_ring]
-    starts = np.r_[0, np.flatnonzero(ring_idx[1:] != ring_idx[:-1]) + 1]
-    ends = np.r_[starts[1:], len(coords)]
-    pos = np.arange(len(coords))
-    start_of = np.repeat(starts, ends - starts)
-    end_of = np.repeat(ends, ends - starts)
-    prev_i = np.where(pos == start_of, end_of - 1, pos - 1)
-    next_i = np.where(pos == end_of - 1, start_of, pos + 1)
-    a = coords[prev_i] - coords
-    b = coords[next_i] - coords
-    na = np.hypot(a[:, 0], a[:, 1])
-    nb = np.hypot(b[:, 0], b[:, 1])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cos = np.clip((a * b).sum(axis=1) / (na * nb), -1.0, 1.0)
-    angle = np.degrees(np.arccos(cos))
-    spiky_rings = np.unique(ring_idx[angle < max_angle_deg])
-    return np.unique(part_idx[ring_part[spiky_rings]]) if len(spiky_rings) else spiky_rings
+def _listed(problems: list[Problem], items: list[Problem], what: str) -> None:
+    problems.extend(items[:MAX_LISTED])
+    if len(items) > MAX_LISTED:
+        problems.append(Problem(f"另有 {len(items) - MAX_LISTED} 个要素{what} (and more)",
+                                severity=items[0].severity))
 
 
 def validate_geometries(batch: FeatureBatch, *, epsg: int, kind: str) -> ValidatedGeometries:
     n = len(batch)
     problems: list[Problem] = []
-    geoms = batch.geometries.copy()
-    keep = np.ones(n, dtype=bool)
+    geoms = np.asarray(batch.geometries, dtype=object)
     wanted = ACCEPTED[kind]
 
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    for i in np.flatnonzero(missing):
-        problems.append(Problem("几何为空 (empty or missing geometry)", batch.location(i)))
-    keep &= ~missing
+    _listed(problems, [Problem("几何为空 (empty or missing geometry)", batch.location(i))
+                       for i in np.flatnonzero(missing)], "几何为空")
+    keep = ~missing
 
     type_ids = shapely.get_type_id(geoms)
-    types = np.array(_TYPE_NAMES, dtype=object)[np.where(type_ids < 0, 8, type_ids)]
-    # A closed line where a polygon is required is the classic unclosed-ring CAD mistake.
+    types = _TYPE_NAMES[np.where(type_ids < 0, 8, type_ids)]
     wrong = keep & ~np.isin(types, list(wanted | {"GeometryCollection"}))
-    for i in np.flatnonzero(wrong):
-        hint = ""
-        if kind == "polygon" and types[i] in LINEAR:
-            hint = "；若为边界线请闭合 (close the ring if it is a boundary)"
-        problems.append(Problem(f"几何类型为 {types[i]}，本图层要求{GEOM_NAMES_ZH[kind]} "
-                                f"(expected {kind}){hint}", batch.location(i)))
+    hint = ("；若为边界线请闭合 (close the ring if it is a boundary)"
+            if kind == "polygon" else "")
+    _listed(problems, [Problem(f"几何类型为 {types[i]}，本图层要求{GEOM_NAMES_ZH[kind]} "
+                               f"(expected {kind})" + (hint if types[i] in LINEAR else ""),
+                               batch.location(i)) for i in np.flatnonzero(wrong)], "几何类型不符")
     keep &= ~wrong
 
-    # Coordinates must be finite before anything else looks at them.
-    has_nan = np.zeros(n, dtype=bool)
-    coords, owner = shapely.get_coordinates(geoms[keep], return_index=True)
-    has_nan[np.flatnonzero(keep)[np.unique(owner[~np.isfinite(coords).all(axis=1)])]] = True
-    for i in np.flatnonzero(has_nan):
-        problems.append(Problem("坐标含非数值 (NaN/Inf coordinates)", batch.location(i)))
-    keep &= ~has_nan
-
-    # In the county? Test a representative point of each feature in 4490.
+    # One pass over the coordinate stream serves the NaN test and the county test.
     idx = np.flatnonzero(keep)
+    coords, owner = shapely.get_coordinates(geoms[idx], return_index=True)
+    bad = np.zeros(len(idx), dtype=bool)
+    bad[np.unique(owner[~np.isfinite(coords).all(axis=1)])] = True
+    _listed(problems, [Problem("坐标含非数值 (NaN/Inf coordinates)", batch.location(idx[j]))
+                       for j in np.flatnonzero(bad)], "坐标含非数值")
     if len(idx):
         # First vertex of each feature: robust on invalid geometry, cheap on 100 000.
-        coords, owner = shapely.get_coordinates(geoms[idx], return_index=True)
         first = np.r_[0, np.flatnonzero(owner[1:] != owner[:-1]) + 1]
         px, py = coords[first, 0], coords[first, 1]
         try:
             lon, lat = crs.transformer(epsg, crs.CGCS2000_GEOGRAPHIC).transform(px, py)
         except Exception:  # noqa: BLE001 - pyproj errors on out-of-domain input
             lon, lat = np.full(len(px), np.nan), np.full(len(px), np.nan)
-        outside = ~inside_county(np.asarray(lon), np.asarray(lat))
-        for j in np.flatnonzero(outside)[:50]:
-            problems.append(Problem(
-                f"坐标 ({px[j]:.3f}, {py[j]:.3f}) 不在内乡县范围内：{diagnose(px[j], py[j], epsg)}",
-                batch.location(idx[j])))
-        if outside.sum() > 50:
-            problems.append(Problem(f"另有 {int(outside.sum()) - 50} 个要素不在县域内 "
-                                    "(more features outside the county)"))
-        keep[idx[outside]] = False
+        outside = ~inside_county(np.asarray(lon), np.asarray(lat)) & ~bad
+        _listed(problems, [Problem(
+            f"坐标 ({px[j]:.3f}, {py[j]:.3f}) 不在内乡县范围内：{diagnose(px[j], py[j], epsg)}",
+            batch.location(idx[j])) for j in np.flatnonzero(outside)], "不在县域内")
+        bad |= outside
+    keep[idx[bad]] = False
 
     idx = np.flatnonzero(keep)
-    work = geoms[idx]
-    # Repeated points (within 1 mm) carry no information and break spike tests.
+    work = geoms[idx].copy()
+    # Repeated points (within 1 mm) carry no information and break the spike test; only
+    # features that have one are rewritten.
     tolerance = 1e-8 if crs.pyproj_crs(epsg).is_geographic else 1e-3
-    work = shapely.remove_repeated_points(work, tolerance)
+    coords, owner = shapely.get_coordinates(work, return_index=True)
+    step = np.abs(np.diff(coords, axis=0)).max(axis=1) <= tolerance
+    repeated = np.unique(owner[1:][step & (owner[1:] == owner[:-1])])
+    if len(repeated):
+        work[repeated] = shapely.remove_repeated_points(work[repeated], tolerance)
 
-    valid = shapely.is_valid(work)
     repaired = 0
-    for j in np.flatnonzero(~valid):
+    repairs: list[Problem] = []
+    failures: list[Problem] = []
+    for j in np.flatnonzero(~shapely.is_valid(work)):
         reason = shapely.is_valid_reason(work[j])
         fixed = _extract(shapely.make_valid(work[j], method="structure", keep_collapsed=False),
                          wanted)
-        i = idx[j]
         if fixed is None:
-            problems.append(Problem(f"几何无效且无法修复：{reason} (invalid, cannot be repaired)",
-                                    batch.location(i)))
-            keep[i] = False
+            failures.append(Problem(f"几何无效且无法修复：{reason} (invalid, cannot be repaired)",
+                                    batch.location(idx[j])))
+            keep[idx[j]] = False
         else:
             work[j] = fixed
             repaired += 1
-            problems.append(Problem(f"几何无效，已修复：{reason} (invalid geometry repaired)",
-                                    batch.location(i), severity="repaired"))
+            repairs.append(Problem(f"几何无效，已修复：{reason} (invalid geometry repaired)",
+                                   batch.location(idx[j]), severity="repaired"))
+    _listed(problems, failures, "无法修复")
+    _listed(problems, repairs, "已修复")
     ok = keep[idx]
     idx, work = idx[ok], work[ok]
-
-    if kind == "polygon":
-        work = shapely.orient_polygons(work, exterior_cw=False)
-    work = _to_multi(work, kind)
-
-    geom_4490 = _transform(work, epsg, crs.CGCS2000_GEOGRAPHIC)
-    projected = _transform(work, epsg, settings.COUNTY_PROJECTED_SRID)
-    geom_3857 = _transform(geom_4490, crs.CGCS2000_GEOGRAPHIC, crs.WEB_MERCATOR)
-    if kind == "polygon":
-        measure = shapely.area(projected)
-        perimeter = shapely.length(projected)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            thinness = 4 * np.pi * measure / perimeter**2
-        sliver = (measure < settings.SLIVER_MIN_AREA_M2) | (thinness < settings.SLIVER_MAX_THINNESS)
-        for j in np.flatnonzero(sliver):
-            problems.append(Problem(f"疑似碎片多边形：面积 {measure[j]:.3f} m²，紧凑度 "
-                                    f"{thinness[j]:.4f} (possible sliver)",
-                                    batch.location(idx[j]), severity="warning"))
-        for j in _spike_features(projected, settings.SPIKE_MAX_ANGLE_DEG):
-            problems.append(Problem(f"疑似尖刺：存在小于 {settings.SPIKE_MAX_ANGLE_DEG}° 的顶点角 "
-                                    "(possible spike)", batch.location(idx[j]),
-                                    severity="warning"))
-    elif kind == "line":
-        measure = shapely.length(projected)
-    else:
-        measure = np.full(len(work), np.nan)
 
     full_4490 = np.full(n, None, dtype=object)
     full_3857 = np.full(n, None, dtype=object)
     full_measure = np.full(n, np.nan)
+    if len(work) == 0:
+        return ValidatedGeometries(keep=keep, geom_4490=full_4490, geom_3857=full_3857,
+                                   measure=full_measure, repaired=repaired, problems=problems)
+    storage_srid = crs.CGCS2000_GEOGRAPHIC
+    projected_srid = settings.COUNTY_PROJECTED_SRID
+    source = to_ragged(work, kind)
+    if kind == "polygon":
+        source, _reoriented = orient(source)
+
+    # The two projections are independent; pyproj releases the GIL while it computes.
+    def storage_and_tiles() -> tuple[np.ndarray, np.ndarray]:
+        c4490 = _transform_coords(source.coords, epsg, storage_srid)
+        c3857 = _transform_coords(c4490, storage_srid, crs.WEB_MERCATOR)
+        return source.with_coords(c4490).geometries(), source.with_coords(c3857).geometries()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        storage_job = pool.submit(storage_and_tiles)
+        projected = source.with_coords(_transform_coords(source.coords, epsg, projected_srid))
+        if kind == "point":
+            measure = np.full(len(work), np.nan)
+        else:
+            area, perimeter = areas_and_perimeters(projected)
+            measure = area if kind == "polygon" else perimeter
+        if kind == "polygon":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                thinness = 4 * np.pi * area / perimeter**2
+            sliver = (area < settings.SLIVER_MIN_AREA_M2) | (
+                thinness < settings.SLIVER_MAX_THINNESS)
+            _listed(problems, [Problem(f"疑似碎片多边形：面积 {area[j]:.3f} m²，紧凑度 "
+                                       f"{thinness[j]:.4f} (possible sliver)",
+                                       batch.location(idx[j]), severity="warning")
+                               for j in np.flatnonzero(sliver)], "疑似碎片")
+            spiky = sharp_vertices(projected, settings.SPIKE_MAX_ANGLE_DEG)
+            _listed(problems, [Problem(f"疑似尖刺：存在小于 {settings.SPIKE_MAX_ANGLE_DEG}° 的"
+                                       "顶点角 (possible spike)", batch.location(idx[j]),
+                                       severity="warning") for j in spiky], "疑似尖刺")
+        geom_4490, geom_3857 = storage_job.result()
+
     full_4490[idx], full_3857[idx], full_measure[idx] = geom_4490, geom_3857, measure
     return ValidatedGeometries(keep=keep, geom_4490=full_4490, geom_3857=full_3857,
                                measure=full_measure, repaired=repaired, problems=problems)

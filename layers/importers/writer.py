@@ -1,9 +1,14 @@
-"""Write a validated batch as one layer version with COPY (the fast path ogr2ogr uses too)."""
+"""Write a layer version's features into its own partition, by binary COPY, chunk by chunk.
+
+The partition is created empty and unindexed, filled with one COPY stream (PostgreSQL parses
+a chunk while Python validates the next), then attached to layers_feature, which builds
+its indexes in one pass (see migration 0002). All of it runs in the caller's transaction,
+so a failure leaves no table and no version behind.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -14,42 +19,88 @@ from django.db import connection
 from layers.fields import INDICATOR_FIELDS
 from layers.models import Feature, LayerVersion
 
-COPY_BATCH = 5000
+_PG_TYPES = {"text": "text", "float": "float8", "bool": "bool", "date": "date"}
+_NAMES = [f.name for f in INDICATOR_FIELDS]
+_DEFAULTS = {f.name: ("" if f.kind == "text" else None) for f in INDICATOR_FIELDS}
 
 
-def write_features(version: LayerVersion, *, feature_nos: np.ndarray, geom_4490: np.ndarray,
-                   geom_3857: np.ndarray, measure: np.ndarray,
-                   typed: dict[str, list[Any]], extras: list[dict[str, Any]],
-                   progress: Callable[[int], None] | None = None) -> int:
-    n = len(feature_nos)
-    if n == 0:
-        return 0
-    wkb_4490 = shapely.to_wkb(shapely.set_srid(geom_4490, 4490), hex=True, include_srid=True)
-    wkb_3857 = shapely.to_wkb(shapely.set_srid(geom_3857, 3857), hex=True, include_srid=True)
-    names = [f.name for f in INDICATOR_FIELDS]
-    defaults = {f.name: ("" if f.kind == "text" else None) for f in INDICATOR_FIELDS}
-    cols = [typed.get(name) or [defaults[name]] * n for name in names]
-    table = Feature._meta.db_table
-    columns = ["version_id", "feature_no", "geom", "geom_3857", "measure", *names, "attributes"]
-    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    measures = [None if np.isnan(m) else float(m) for m in measure]
-    with connection.cursor() as cur, cur.copy(sql) as copy:
-        for k in range(n):
-            copy.write_row((version.pk, int(feature_nos[k]), wkb_4490[k], wkb_3857[k],
-                            measures[k], *(c[k] for c in cols),
-                            json.dumps(extras[k], ensure_ascii=False)))
-            if progress and (k + 1) % COPY_BATCH == 0:
-                progress(COPY_BATCH)
-    if progress:
-        progress(n % COPY_BATCH)
-    bounds = shapely.total_bounds(geom_4490)
-    x0, y0, x1, y1 = (float(b) for b in bounds)
-    if x1 - x0 < 1e-9 or y1 - y0 < 1e-9:
-        x0, y0, x1, y1 = x0 - 1e-6, y0 - 1e-6, x1 + 1e-6, y1 + 1e-6
-    version.extent = GEOSPolygon.from_bbox((x0, y0, x1, y1))
-    version.extent.srid = 4490
-    version.feature_count = n
-    version.save(update_fields=["extent", "feature_count"])
+def partition_name(version_id: int) -> str:
+    return f"{Feature._meta.db_table}_v{int(version_id)}"
+
+
+class PartitionWriter(AbstractContextManager):
+    """`with PartitionWriter(version) as w: w.write(...)`; attaches the partition on a clean
+    exit and records the version's extent and feature count."""
+
+    def __init__(self, version: LayerVersion):
+        self.version = version
+        self.count = 0
+        self.bounds = np.array([np.inf, np.inf, -np.inf, -np.inf])
+        self._cursor: Any = None
+        self._copy_cm: Any = None
+        self._copy: Any = None
+
+    def __enter__(self) -> PartitionWriter:
+        parent, part, vid = Feature._meta.db_table, partition_name(self.version.pk), \
+            int(self.version.pk)
+        self._cursor = connection.cursor()
+        self._cursor.execute(f"CREATE TABLE {part} (LIKE {parent} INCLUDING DEFAULTS "
+                             f"INCLUDING CONSTRAINTS, CHECK (version_id = {vid}))")
+        columns = ["version_id", "feature_no", "geom", "geom_3857", "measure", *_NAMES,
+                   "attributes"]
+        self._copy_cm = self._cursor.copy(
+            f"COPY {part} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)")
+        self._copy = self._copy_cm.__enter__()
+        # geometry_recv reads (E)WKB, so raw bytes go into binary COPY as they are.
+        self._copy.set_types(["int8", "int4", "bytea", "bytea", "float8",
+                              *(_PG_TYPES[f.kind] for f in INDICATOR_FIELDS), "jsonb"])
+        return self
+
+    def write(self, *, feature_nos: np.ndarray, geom_4490: np.ndarray, geom_3857: np.ndarray,
+              measure: np.ndarray, typed: dict[str, list[Any]],
+              extras: list[dict[str, Any]]) -> None:
+        n = len(feature_nos)
+        if n == 0:
+            return
+        wkb_4490 = shapely.to_wkb(shapely.set_srid(geom_4490, 4490), include_srid=True)
+        wkb_3857 = shapely.to_wkb(shapely.set_srid(geom_3857, 3857), include_srid=True)
+        cols = [typed.get(name) or [_DEFAULTS[name]] * n for name in _NAMES]
+        measures = np.where(np.isnan(measure), None, measure).tolist()
+        vid = int(self.version.pk)
+        write_row = self._copy.write_row
+        for row in zip([vid] * n, np.asarray(feature_nos, dtype=np.int64).tolist(), wkb_4490,
+                       wkb_3857, measures, *cols, extras, strict=True):
+            write_row(row)
+        self.count += n
+        b = shapely.total_bounds(geom_4490)
+        self.bounds = np.r_[np.minimum(self.bounds[:2], b[:2]), np.maximum(self.bounds[2:],
+                                                                           b[2:])]
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            self._copy_cm.__exit__(exc_type, exc, tb)
+            if exc_type is None:
+                self._attach()
+        finally:
+            self._cursor.close()
+
+    def _attach(self) -> None:
+        parent, part, vid = Feature._meta.db_table, partition_name(self.version.pk), \
+            int(self.version.pk)
+        self._cursor.execute(f"ALTER TABLE {parent} ATTACH PARTITION {part} "
+                             f"FOR VALUES IN ({vid})")
+        self._cursor.execute(f"ANALYZE {part}")
+        x0, y0, x1, y1 = (float(v) for v in self.bounds)
+        if self.count:
+            if x1 - x0 < 1e-9 or y1 - y0 < 1e-9:
+                x0, y0, x1, y1 = x0 - 1e-6, y0 - 1e-6, x1 + 1e-6, y1 + 1e-6
+            self.version.extent = GEOSPolygon.from_bbox((x0, y0, x1, y1))
+            self.version.extent.srid = 4490
+        self.version.feature_count = self.count
+        self.version.save(update_fields=["extent", "feature_count"])
+
+
+def drop_partition(version_id: int) -> None:
+    """Remove a version's features in one statement (a deleted or purged version)."""
     with connection.cursor() as cur:
-        cur.execute(f"ANALYZE {table}")
-    return n
+        cur.execute(f"DROP TABLE IF EXISTS {partition_name(version_id)}")

@@ -13,6 +13,7 @@ from layers.models import Layer
 
 
 class Command(BaseCommand):
+    requires_system_checks: list[str] = []  # a data command; startup time matters
     help = "导出图层版本 (export a layer version to GeoPackage, GeoJSON or 界址点 TXT)"
 
     def add_arguments(self, parser: Any) -> None:

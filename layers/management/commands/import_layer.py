@@ -13,10 +13,11 @@ from tqdm import tqdm
 from layers import services
 from layers.models import Layer
 
-STAGES_ZH = {"read": "读取", "validate": "校验", "write": "写入"}
+STAGES_ZH = {"read": "读取", "import": "校验并写入"}
 
 
 class Command(BaseCommand):
+    requires_system_checks: list[str] = []  # a data command; startup time matters
     help = "导入图层新版本 (import a new layer version from GPKG, zipped SHP, GeoJSON, DXF, TXT)"
 
     def add_arguments(self, parser: Any) -> None:
