@@ -152,8 +152,17 @@ def plan_attributes(batch: FeatureBatch, overrides: dict[str, str] | None = None
     for name in PERCENT_FIELDS:
         if name not in mapping:
             continue
+        column = np.asarray(batch.columns[mapping[name]])
+        if column.dtype.kind in "fiu":
+            finite = column[np.isfinite(column)] if column.dtype.kind == "f" else column
+            if len(finite) and float(finite.max()) <= 1.0:
+                fractions.add(name)
+                problems.append(Problem(f"{mapping[name]} 按小数理解，已换算为百分数 "
+                                        "(fractions converted to percent)",
+                                        field=mapping[name], severity="warning"))
+            continue
         values = []
-        for v in batch.columns[mapping[name]]:
+        for v in column:
             try:
                 f = _to_float(v)
             except (ValueError, TypeError, OverflowError):

@@ -8,6 +8,7 @@ so a failure leaves no table and no version behind.
 
 from __future__ import annotations
 
+import json
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -53,7 +54,7 @@ class PartitionWriter(AbstractContextManager):
         self._copy = self._copy_cm.__enter__()
         # geometry_recv reads (E)WKB, so raw bytes go into binary COPY as they are.
         self._copy.set_types(["int8", "int4", "bytea", "bytea", "float8",
-                              *(_PG_TYPES[f.kind] for f in INDICATOR_FIELDS), "jsonb"])
+                              *(_PG_TYPES[f.kind] for f in INDICATOR_FIELDS), "bytea"])
         return self
 
     def write(self, *, feature_nos: np.ndarray, geom_4490: np.ndarray, geom_3857: np.ndarray,
@@ -66,10 +67,13 @@ class PartitionWriter(AbstractContextManager):
         wkb_3857 = shapely.to_wkb(shapely.set_srid(geom_3857, 3857), include_srid=True)
         cols = [typed.get(name) or [_DEFAULTS[name]] * n for name in _NAMES]
         measures = np.where(np.isnan(measure), None, measure).tolist()
+        # jsonb's binary form is a version byte and the JSON text; most rows have no extras.
+        attrs = [b"\x01{}" if not e else b"\x01" + json.dumps(e, ensure_ascii=False).encode()
+                 for e in extras]
         vid = int(self.version.pk)
         write_row = self._copy.write_row
         for row in zip([vid] * n, np.asarray(feature_nos, dtype=np.int64).tolist(), wkb_4490,
-                       wkb_3857, measures, *cols, extras, strict=True):
+                       wkb_3857, measures, *cols, attrs, strict=True):
             write_row(row)
         self.count += n
         b = shapely.total_bounds(geom_4490)
