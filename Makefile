@@ -34,7 +34,6 @@ lint: setup
 
 test: db
 	@.venv/bin/ruff check .
-	@$(PY) manage.py collectstatic --noinput -v 0
 	@$(PY) -m pytest -q
 
 bench-import: db

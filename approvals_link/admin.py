@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
 
 from approvals_link.models import Project, ProjectFootprint
+from layers.widgets import BlueprintMapWidget
 
 
 class FootprintInline(admin.TabularInline):
@@ -20,5 +21,6 @@ class ProjectAdmin(admin.ModelAdmin):
 
 @admin.register(ProjectFootprint)
 class ProjectFootprintAdmin(GISModelAdmin):
+    gis_widget = BlueprintMapWidget
     list_display = ("project", "number", "area_m2", "created_at")
     exclude = ("geom_3857",)

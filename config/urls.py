@@ -4,6 +4,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import views
 
+admin.site.site_header = "内乡县一张蓝图 管理后台"
+admin.site.site_title = "内乡县一张蓝图"
+admin.site.index_title = "系统管理 (administration)"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
 
 from layers.models import Feature, Layer, LayerVersion
+from layers.widgets import BlueprintMapWidget
 
 
 class VersionInline(admin.TabularInline):
@@ -25,6 +26,7 @@ class LayerAdmin(admin.ModelAdmin):
 
 @admin.register(LayerVersion)
 class LayerVersionAdmin(GISModelAdmin):
+    gis_widget = BlueprintMapWidget
     list_display = ("layer", "number", "state", "effective_date", "feature_count",
                     "imported_by", "imported_at")
     list_filter = ("state", "layer")
@@ -35,6 +37,7 @@ class LayerVersionAdmin(GISModelAdmin):
 
 @admin.register(Feature)
 class FeatureAdmin(GISModelAdmin):
+    gis_widget = BlueprintMapWidget
     list_display = ("__str__", "version", "land_use_code", "land_use_name", "measure")
     list_filter = ("version__layer",)
     search_fields = ("parcel_no", "name", "land_use_code")

@@ -70,6 +70,11 @@ class Layer(models.Model):
     def name(self, lang: str = "zh") -> str:
         return self.name_en if lang.startswith("en") else self.name_zh
 
+    def clean(self) -> None:
+        from layers.styles import validate_style
+
+        validate_style(self.style, self.geometry_type)
+
 
 class LayerVersion(models.Model):
     class State(models.TextChoices):

@@ -26,7 +26,6 @@ from layers.importers.sources import read_source
 from layers.importers.validation import validate_geometries
 from layers.importers.writer import PartitionWriter
 from layers.models import Layer, LayerVersion
-from layers.styles import validate_style
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +51,7 @@ def create_layer(*, code: str, name_zh: str, name_en: str, category: str, geomet
     layer = Layer(code=code, name_zh=name_zh, name_en=name_en, category=category,
                   geometry_type=geometry_type, access_level=access_level,
                   style=style or {}, description=description, sort_order=sort_order)
-    layer.full_clean()
-    validate_style(layer.style, geometry_type)
+    layer.full_clean()  # includes the style specification
     layer.save()
     return layer
 
