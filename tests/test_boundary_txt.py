@@ -26,8 +26,9 @@ from layers.formats.boundary_txt import (
     write_boundary_txt,
 )
 
-SAMPLE_PATH = Path(__file__).resolve().parents[2] / "shared/samples/redline_example.txt"
-# Inline copy of the shared sample, used when the shared folder is not beside the repo.
+# The real-format sample (GBK, CRLF) from shared/samples/, kept in the repo.
+SAMPLE_PATH = Path(__file__).resolve().parent / "data" / "redline_example.txt"
+# The same content as text, for tests that derive variants from it.
 SAMPLE_TEXT = """[属性描述]
 格式版本号=1.0
 数据产生单位=内乡县某测绘公司
@@ -83,9 +84,7 @@ SQUARE = [
 
 
 def sample_bytes() -> bytes:
-    if SAMPLE_PATH.exists():
-        return SAMPLE_PATH.read_bytes()
-    return SAMPLE_TEXT.replace("\n", "\r\n").encode("gbk")
+    return SAMPLE_PATH.read_bytes()
 
 
 def header_lines(changes: dict[str, str | None] | None = None, section: bool = True) -> list[str]:
@@ -174,10 +173,7 @@ def same_geometry(a, b, tolerance: float = 0.0005) -> bool:
 
 
 def test_inline_copy_matches_shared_sample():
-    if not SAMPLE_PATH.exists():
-        pytest.skip("shared sample not beside the repo; the inline copy is used instead")
-    data = SAMPLE_PATH.read_bytes()
-    assert data == SAMPLE_TEXT.replace("\n", "\r\n").encode("gbk")
+    assert sample_bytes() == SAMPLE_TEXT.replace("\n", "\r\n").encode("gbk")
 
 
 def test_real_sample():
@@ -503,7 +499,7 @@ def test_duplicate_parcel_numbers_warn():
     assert warning.line == 19
 
 
-@pytest.mark.parametrize(("count", "phrase"), [(4, "不含闭合点"), (6, "相差")])
+@pytest.mark.parametrize(("count", "phrase"), [(4, "不含闭合点"), (6, "相差 1")])
 def test_point_count_off_by_one(count, phrase):
     data = txt(header_lines() + ["[地块坐标]", parcel_head(count)] + point_lines(SQUARE))
     result = parse_boundary_txt(data)
@@ -628,6 +624,9 @@ def test_unclosed_ring_is_closed():
     [warning] = warnings_with(result, "未闭合")
     assert warning.line == 17
     assert warnings_with(result, "界址点数") == []  # 4 lines written, count 4
+    data = txt(header_lines() + ["[地块坐标]", parcel_head(5)] + point_lines(SQUARE, close=False))
+    [warning] = warnings_with(parse_boundary_txt(data), "界址点数")
+    assert "自动补上的闭合点" in warning.message and warning.line == HEAD_LINE
 
 
 def test_closing_point_off_by_rounding():

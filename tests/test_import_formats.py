@@ -25,7 +25,8 @@ from tests.conftest import (
 )
 
 pytestmark = pytest.mark.django_db
-SAMPLE_TXT = Path(__file__).resolve().parents[2] / "shared" / "samples" / "redline_example.txt"
+# A real-format sample (GBK, CRLF), copied from shared/samples/.
+SAMPLE_TXT = Path(__file__).resolve().parent / "data" / "redline_example.txt"
 
 
 def stored_areas(version: LayerVersion) -> list[float]:
