@@ -1331,8 +1331,6 @@ def parse_boundary_txt(
             "X、Y 坐标互换（X 为东坐标），已按位数纠正",
             "X and Y are swapped (X holds the easting); corrected by digit count",
         )
-    if len(parcels) > 1:
-        parser.warn(None, f"文件含 {len(parcels)} 个地块", f"the file holds {len(parcels)} parcels")
     return BoundaryTxt(
         header=header,
         parcels=parcels,
