@@ -10,7 +10,8 @@ import hashlib
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,10 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from layers import crs
-from layers.importers.attributes import convert_attributes, plan_attributes
+from layers.importers.attributes import AttributePlan, convert_attributes, plan_attributes
 from layers.importers.base import FeatureBatch, ImportFailed, ImportReport, Problem
 from layers.importers.sources import read_source
-from layers.importers.validation import validate_geometries
+from layers.importers.validation import ValidatedGeometries, validate_geometries
 from layers.importers.writer import PartitionWriter
 from layers.models import Layer, LayerVersion
 
@@ -62,6 +63,28 @@ def sha256_of(path: Path) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _prepared_chunks(batch: FeatureBatch, epsg: int, kind: str, plan: AttributePlan
+                     ) -> Iterator[tuple[FeatureBatch, ValidatedGeometries, np.ndarray,
+                                         dict[str, list], list[dict], list[Problem]]]:
+    """Validated and converted chunks, the next one prepared in a worker thread while the
+    caller writes the current one (numpy, pyproj and shapely release the GIL)."""
+
+    def prepare(start: int) -> tuple:
+        chunk = batch.chunk(start, min(start + IMPORT_CHUNK, len(batch)))
+        checked = validate_geometries(chunk, epsg=epsg, kind=kind)
+        rows = np.flatnonzero(checked.keep)
+        typed, extras, problems = convert_attributes(chunk, rows, plan)
+        return chunk, checked, rows, typed, extras, problems
+
+    starts = range(0, len(batch), IMPORT_CHUNK)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(prepare, starts[0]) if starts else None
+        for k in range(len(starts)):
+            ready = pending.result()
+            pending = pool.submit(prepare, starts[k + 1]) if k + 1 < len(starts) else None
+            yield ready
 
 
 def import_batch(layer: Layer, batch: FeatureBatch, *, source_name: str, source_sha256: str = "",
@@ -114,11 +137,8 @@ def import_batch(layer: Layer, batch: FeatureBatch, *, source_name: str, source_
             # After the first error (strict mode) the rest is still validated, to report
             # every problem at once, but nothing more is written and all is rolled back.
             with PartitionWriter(version) as writer:
-                for start in range(0, len(batch), IMPORT_CHUNK):
-                    chunk = batch.chunk(start, min(start + IMPORT_CHUNK, len(batch)))
-                    checked = validate_geometries(chunk, epsg=epsg, kind=layer.geometry_type)
-                    rows = np.flatnonzero(checked.keep)
-                    typed, extras, attr_problems = convert_attributes(chunk, rows, plan)
+                for chunk, checked, rows, typed, extras, attr_problems in _prepared_chunks(
+                        batch, epsg, layer.geometry_type, plan):
                     report.problems.extend(checked.problems + attr_problems)
                     report.repaired += checked.repaired
                     bad = {p.location for p in attr_problems if p.severity == "error"}

@@ -9,7 +9,6 @@ in about two seconds; per-feature Python work happens only for features that nee
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -162,34 +161,28 @@ def validate_geometries(batch: FeatureBatch, *, epsg: int, kind: str) -> Validat
     if kind == "polygon":
         source, _reoriented = orient(source)
 
-    # The two projections are independent; pyproj releases the GIL while it computes.
-    def storage_and_tiles() -> tuple[np.ndarray, np.ndarray]:
-        c4490 = _transform_coords(source.coords, epsg, storage_srid)
-        c3857 = _transform_coords(c4490, storage_srid, crs.WEB_MERCATOR)
-        return source.with_coords(c4490).geometries(), source.with_coords(c3857).geometries()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        storage_job = pool.submit(storage_and_tiles)
-        projected = source.with_coords(_transform_coords(source.coords, epsg, projected_srid))
-        if kind == "point":
-            measure = np.full(len(work), np.nan)
-        else:
-            area, perimeter = areas_and_perimeters(projected)
-            measure = area if kind == "polygon" else perimeter
-        if kind == "polygon":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                thinness = 4 * np.pi * area / perimeter**2
-            sliver = (area < settings.SLIVER_MIN_AREA_M2) | (
-                thinness < settings.SLIVER_MAX_THINNESS)
-            _listed(problems, [Problem(f"疑似碎片多边形：面积 {area[j]:.3f} m²，紧凑度 "
-                                       f"{thinness[j]:.4f} (possible sliver)",
-                                       batch.location(idx[j]), severity="warning")
-                               for j in np.flatnonzero(sliver)], "疑似碎片")
-            spiky = sharp_vertices(projected, settings.SPIKE_MAX_ANGLE_DEG)
-            _listed(problems, [Problem(f"疑似尖刺：存在小于 {settings.SPIKE_MAX_ANGLE_DEG}° 的"
-                                       "顶点角 (possible spike)", batch.location(idx[j]),
-                                       severity="warning") for j in spiky], "疑似尖刺")
-        geom_4490, geom_3857 = storage_job.result()
+    projected = source.with_coords(_transform_coords(source.coords, epsg, projected_srid))
+    if kind == "point":
+        measure = np.full(len(work), np.nan)
+    else:
+        area, perimeter = areas_and_perimeters(projected)
+        measure = area if kind == "polygon" else perimeter
+    if kind == "polygon":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            thinness = 4 * np.pi * area / perimeter**2
+        sliver = (area < settings.SLIVER_MIN_AREA_M2) | (thinness < settings.SLIVER_MAX_THINNESS)
+        _listed(problems, [Problem(f"疑似碎片多边形：面积 {area[j]:.3f} m²，紧凑度 "
+                                   f"{thinness[j]:.4f} (possible sliver)",
+                                   batch.location(idx[j]), severity="warning")
+                           for j in np.flatnonzero(sliver)], "疑似碎片")
+        spiky = sharp_vertices(projected, settings.SPIKE_MAX_ANGLE_DEG)
+        _listed(problems, [Problem(f"疑似尖刺：存在小于 {settings.SPIKE_MAX_ANGLE_DEG}° 的"
+                                   "顶点角 (possible spike)", batch.location(idx[j]),
+                                   severity="warning") for j in spiky], "疑似尖刺")
+    c4490 = _transform_coords(source.coords, epsg, storage_srid)
+    c3857 = _transform_coords(c4490, storage_srid, crs.WEB_MERCATOR)
+    geom_4490 = source.with_coords(c4490).geometries()
+    geom_3857 = source.with_coords(c3857).geometries()
 
     full_4490[idx], full_3857[idx], full_measure[idx] = geom_4490, geom_3857, measure
     return ValidatedGeometries(keep=keep, geom_4490=full_4490, geom_3857=full_3857,
