@@ -185,6 +185,7 @@ def import_file(layer: Layer, path: Path, *, source_name: str | None = None,
             progress("read", 0, 1)
         try:
             batch = read_source(path, workdir=Path(tmp), source_name=name, encoding=encoding,
+                                geometry_kind=layer.geometry_type,
                                 dxf_layers=dxf_layers, layer_name=source_layer)
         except ImportFailed as exc:
             report = ImportReport(source_name=name, source_format="", problems=exc.problems)

@@ -216,3 +216,19 @@ def test_measure_matches_independent_pyproj_computation(polygon_layer, tmp_path)
                     .values_list("measure", flat=True))
     expected = shapely.area(to_crs(list(lonlat), 4490, crs.CGCS2000_GK_CM111))
     np.testing.assert_allclose(measures, expected, rtol=1e-9)
+
+
+def test_dxf_polylines_on_a_line_layer_stay_lines(line_layer, tmp_path):
+    doc = ezdxf.new()
+    msp = doc.modelspace()
+    x, y = SEAT_X, SEAT_Y
+    msp.add_lwpolyline([(x, y), (x + 300, y), (x + 300, y + 400)], dxfattribs={"layer": "道路"})
+    msp.add_lwpolyline([(x, y + 1000), (x + 100, y + 1000), (x + 100, y + 1100)], close=True,
+                       dxfattribs={"layer": "道路"})
+    path = tmp_path / "roads.dxf"
+    doc.saveas(path)
+    version, report = services.import_file(line_layer, path, declared_epsg=4546)
+    assert report.written == 2 and not [p for p in report.problems if p.severity != "repaired"]
+    lengths = list(Feature.objects.filter(version=version).order_by("feature_no")
+                   .values_list("measure", flat=True))
+    assert lengths == [pytest.approx(700), pytest.approx(100 + 100 + 100 * 2 ** 0.5)]

@@ -37,7 +37,8 @@ def _hatch_polygon(hatch: Any) -> Polygon | None:
     return shape
 
 
-def read_dxf(path: Path, *, dxf_layers: list[str] | None = None) -> FeatureBatch:
+def read_dxf(path: Path, *, dxf_layers: list[str] | None = None,
+             geometry_kind: str = "polygon") -> FeatureBatch:
     # ezdxf costs a third of a second to import: only DXF imports pay for it.
     import ezdxf
     from ezdxf import path as dxfpath
@@ -77,7 +78,12 @@ def read_dxf(path: Path, *, dxf_layers: list[str] | None = None) -> FeatureBatch
         else:
             pts = _ring(dxfpath.make_path(e))
             closed = e.closed if kind == "LWPOLYLINE" else e.is_closed
-            if closed or (len(pts) > 3 and pts[0] == pts[-1]):
+            if geometry_kind == "line":
+                # Road centre lines and the like: a closed polyline stays a (closed) line.
+                if closed and len(pts) >= 2 and pts[0] != pts[-1]:
+                    pts.append(pts[0])
+                geom = LineString(pts) if len(pts) >= 2 else None
+            elif closed or (len(pts) > 3 and pts[0] == pts[-1]):
                 geom = Polygon(pts) if len(pts) >= 3 else None
             else:
                 geom = LineString(pts) if len(pts) >= 2 else None

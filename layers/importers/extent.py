@@ -74,5 +74,5 @@ def diagnose(x: float, y: float, declared_epsg: int) -> str:
             info = crs.info(candidate)
             return (f"按 EPSG:{candidate} {info.name_zh} 解释时落在县域内；坐标系或基准可能声明错误"
                     f" (probably wrong CRS or datum: EPSG:{candidate})")
-    return (f"按 {name} 解释，坐标不在内乡县范围内，且无法推断原因 "
+    return (f"按 {name} 解释时无法推断原因 "
             "(outside Neixiang County; no probable cause found)")

@@ -79,12 +79,12 @@ def _pick_from_archive(files: list[Path]) -> tuple[Path, str]:
 
 def read_source(path: Path, *, workdir: Path, source_name: str | None = None,
                 encoding: str | None = None, dxf_layers: list[str] | None = None,
-                layer_name: str | None = None) -> FeatureBatch:
+                layer_name: str | None = None, geometry_kind: str = "polygon") -> FeatureBatch:
     fmt = sniff_format(path, source_name)
     if fmt == "zip":
         path, fmt = _pick_from_archive(extract_zip(path, workdir))
     if fmt == "txt":
         return read_txt(path)
     if fmt == "dxf":
-        return read_dxf(path, dxf_layers=dxf_layers)
+        return read_dxf(path, dxf_layers=dxf_layers, geometry_kind=geometry_kind)
     return read_ogr(path, fmt, encoding=encoding, layer_name=layer_name)
