@@ -11,6 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
+# DRF's codes, renamed to what integrators see in every other refusal of ours.
+PUBLIC_CODES = {"permission_denied": "forbidden"}
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -20,7 +24,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(data, dict) and "error" in data:
         return response
     if isinstance(data, dict) and set(data) == {"detail"}:
-        response.data = {"error": getattr(data["detail"], "code", code), "detail": data["detail"]}
+        error = getattr(data["detail"], "code", code)
+        response.data = {"error": PUBLIC_CODES.get(error, error), "detail": data["detail"]}
     else:
         response.data = {"error": "invalid", "detail": "请求参数无效 (invalid request)",
                          "fields": data}

@@ -6,14 +6,32 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from accounts.access import principal_of, public
 from layers import selectors
 
 
+# Links to the pages each role administers, shown only to those who may use them.
+ADMIN_LINKS = (
+    ("accounts.manage", "/admin/", "账号与资源管理 (accounts and resources)"),
+    ("layers.import", "/admin/layers/", "图层数据管理 (layer data)"),
+    ("roles.assign", "/accounts/roles/", "角色授权 (roles)"),
+    ("tokens.manage", "/accounts/tokens/", "接口令牌 (API tokens)"),
+    ("policy.manage", "/accounts/policy/", "安全策略 (security policy)"),
+    ("audit.read", "/audit/", "审计记录 (audit trail)"),
+    ("ops.view", "/ops/", "运行监控 (operations)"),
+)
+
+
+@public
 def home(request: HttpRequest) -> HttpResponse:
-    layers = selectors.layer_summaries(request.user)
-    return render(request, "home.html", {"layers": layers})
+    principal = principal_of(request)
+    links = [{"url": url, "label": label} for fn, url, label in ADMIN_LINKS
+             if principal.can(fn)]
+    return render(request, "home.html", {"layers": selectors.layer_summaries(request),
+                                         "admin_links": links})
 
 
+@public
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness plus a database round trip (readiness checks come with monitoring)."""
     try:

@@ -14,12 +14,14 @@ from django.contrib.gis.db.models.functions import AsGeoJSON
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.access import require
+from audit.services import record
 from layers import crs, selectors, services
 from layers.fields import INDICATOR_FIELDS
 from layers.models import Layer, LayerVersion
@@ -38,9 +40,11 @@ class BadParameter(APIException):
 
 
 def _layer_or_404(request: Request, code: str) -> Layer:
-    layer = selectors.get_visible_layer(request.user, code)
+    layer = selectors.get_visible_layer(request, code)
     if layer is None:
         raise NotFound({"error": "unknown_layer", "detail": f"图层 {code} 不存在 (no such layer)"})
+    if layer.access_level == Layer.Access.CONFIDENTIAL:
+        record("layers.confidential_read", request=request._request, obj=layer.code)
     return layer
 
 
@@ -103,7 +107,7 @@ def layer_dict(layer: Layer, request: Request) -> dict[str, Any]:
 class LayerList(APIView):
     @extend_schema(summary="列出图层 (list layers)", responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
-        layers = selectors.visible_layers(request.user)
+        layers = selectors.visible_layers(request)
         return Response({"layers": [layer_dict(layer, request) for layer in layers]})
 
 
@@ -161,8 +165,7 @@ class LayerVersions(APIView):
                    responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})
     def post(self, request: Request, code: str) -> Response:
         layer = _layer_or_404(request, code)
-        if not request.user.has_perm("layers.import_layer"):
-            raise PermissionDenied({"error": "forbidden", "detail": "无导入权限 (not allowed)"})
+        require(request, "layers.import", layer.code)
         form = ImportForm(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
@@ -188,9 +191,15 @@ class LayerVersions(APIView):
                     allow_rejects=data["allow_rejects"], publish=data["publish"],
                     note=data["note"])
             except services.ImportRejected as exc:
+                record("layers.import", request=request._request, obj=layer.code,
+                       result="failure", detail={"source": upload.name, "error": exc.code,
+                                                 "rejected": exc.report.rejected})
                 return Response({"error": exc.code, "detail": str(exc)[:2000],
                                  "report": exc.report.as_dict()},
                                 status=status.HTTP_400_BAD_REQUEST)
+        record("layers.import", request=request._request, obj=f"{layer.code} v{version.number}",
+               after={"source": upload.name, "sha256": version.source_sha256,
+                      "written": report.written, "published": data["publish"]})
         return Response({"version": version_dict(version), "report": report.as_dict()},
                         status=status.HTTP_201_CREATED)
 
@@ -208,12 +217,14 @@ class PublishVersion(APIView):
                    responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request, code: str, number: int) -> Response:
         layer = _layer_or_404(request, code)
-        if not request.user.has_perm("layers.publish_layer"):
-            raise PermissionDenied({"error": "forbidden", "detail": "无发布权限 (not allowed)"})
+        require(request, "layers.publish", layer.code)
         version = layer.versions.filter(number=number).first()
         if version is None:
             raise NotFound({"error": "unknown_version", "detail": f"版本 {number} 不存在"})
+        before = version.state
         services.publish_version(version)
+        record("layers.publish", request=request._request, obj=f"{layer.code} v{number}",
+               before={"state": before}, after={"state": version.state})
         return Response(version_dict(version))
 
 

@@ -11,36 +11,32 @@ from typing import Any
 from django.contrib.gis.geos import Polygon
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
+from accounts.access import layer_access_levels
 from layers.models import Feature, Layer, LayerVersion
 
 
-def allowed_access_levels(user: Any) -> list[str]:
-    levels = [Layer.Access.PUBLIC]
-    if user is not None and getattr(user, "is_authenticated", False):
-        if user.has_perm("layers.view_internal_layer"):
-            levels.append(Layer.Access.INTERNAL)
-        if user.has_perm("layers.view_confidential_layer"):
-            levels.append(Layer.Access.CONFIDENTIAL)
-    return levels
+def allowed_access_levels(actor: Any) -> list[str]:
+    """Access levels the caller may see (request, user or principal)."""
+    return layer_access_levels(actor)
 
 
-def visible_layers(user: Any) -> QuerySet[Layer]:
-    return Layer.objects.filter(access_level__in=allowed_access_levels(user))
+def visible_layers(actor: Any) -> QuerySet[Layer]:
+    return Layer.objects.filter(access_level__in=allowed_access_levels(actor))
 
 
-def get_visible_layer(user: Any, code: str) -> Layer | None:
+def get_visible_layer(actor: Any, code: str) -> Layer | None:
     """None both for an unknown layer and for one the user may not see (no existence leak)."""
-    return visible_layers(user).filter(code=code).first()
+    return visible_layers(actor).filter(code=code).first()
 
 
 def published_version(layer: Layer) -> LayerVersion | None:
     return layer.versions.filter(state=LayerVersion.State.PUBLISHED).first()
 
 
-def layer_summaries(user: Any) -> list[dict[str, Any]]:
+def layer_summaries(actor: Any) -> list[dict[str, Any]]:
     published = LayerVersion.objects.filter(layer=OuterRef("pk"),
                                             state=LayerVersion.State.PUBLISHED)
-    rows = visible_layers(user).annotate(
+    rows = visible_layers(actor).annotate(
         published_number=Subquery(published.values("number")[:1]),
         effective_date=Subquery(published.values("effective_date")[:1]),
         feature_count=Subquery(published.values("feature_count")[:1]),

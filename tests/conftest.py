@@ -113,3 +113,42 @@ def collected_static(django_db_blocker):
 
     with django_db_blocker.unblock():
         call_command("collectstatic", interactive=False, verbosity=0)
+
+
+STRONG_PASSWORD = "Str0ng!Pass-2024"
+
+
+@pytest.fixture
+def make_user(db):
+    """An account with a role (department roles get a department)."""
+    from accounts.models import Department, User
+    from accounts.roles import DEPARTMENT_ROLES
+
+    def build(role: str, username: str | None = None, *, department=None,
+              password: str = STRONG_PASSWORD, **extra) -> User:
+        if role in DEPARTMENT_ROLES and department is None:
+            department, _ = Department.objects.get_or_create(
+                code="ZRZY", defaults={"name_zh": "县自然资源局", "name_en": "Natural Resources"})
+        user = User(username=username or role, role=role, department=department, **extra)
+        user.set_password(password)
+        user.save()
+        return user
+
+    return build
+
+
+def http_login(base_url: str, username: str, password: str = STRONG_PASSWORD):
+    """A requests session signed in through the real sign-in page (CSRF included)."""
+    import requests
+
+    session = requests.Session()
+    session.get(f"{base_url}/accounts/login/", timeout=10)
+    token = session.cookies["csrftoken"]
+    r = session.post(f"{base_url}/accounts/login/", timeout=10,
+                     data={"username": username, "password": password,
+                           "csrfmiddlewaretoken": token},
+                     headers={"Referer": f"{base_url}/accounts/login/"})
+    r.raise_for_status()
+    session.headers["X-CSRFToken"] = session.cookies["csrftoken"]
+    session.headers["Referer"] = f"{base_url}/"
+    return session

@@ -3,7 +3,6 @@
 import re
 
 import pytest
-from django.contrib.auth.models import User
 
 from layers import services
 from layers.models import Feature
@@ -13,9 +12,15 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client_logged(client):
-    User.objects.create_superuser("root", "r@example.org", "Adm1n!pass")
-    client.login(username="root", password="Adm1n!pass")
+def admin_client_logged(client, make_user):
+    """The plan data manager: edits layers and features in the admin site."""
+    client.force_login(make_user("plan_data_manager", "planner"))
+    return client
+
+
+@pytest.fixture
+def sysadmin_client(client, make_user):
+    client.force_login(make_user("system_admin", "sysadmin"))
     return client
 
 
@@ -46,7 +51,16 @@ def test_admin_rejects_a_bad_style(admin_client_logged, polygon_layer):
     assert polygon_layer.style == {"fill": "#FFCC00"}
 
 
-def test_layer_list_and_project_admin_pages_load(admin_client_logged, polygon_layer):
+def test_layer_list_and_project_admin_pages_load(sysadmin_client, polygon_layer):
     for url in ("/admin/layers/layer/", "/admin/layers/layerversion/", "/admin/layers/feature/",
-                "/admin/approvals_link/project/", "/admin/approvals_link/projectfootprint/"):
-        assert admin_client_logged.get(url).status_code == 200, url
+                "/admin/approvals_link/project/", "/admin/approvals_link/projectfootprint/",
+                "/admin/accounts/user/", "/admin/accounts/user/add/"):
+        assert sysadmin_client.get(url).status_code == 200, url
+
+
+def test_account_form_offers_no_role_or_permission_fields(sysadmin_client, make_user):
+    other = make_user("reviewer", "li")
+    html = sysadmin_client.get(f"/admin/accounts/user/{other.pk}/change/").content.decode()
+    for field in ('name="role"', 'name="is_superuser"', 'name="groups"',
+                  'name="user_permissions"', 'name="is_staff"'):
+        assert field not in html, field

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import requests
-from django.contrib.auth.models import User
 
 from layers import services
-from tests.conftest import SAMPLE_ATTRS, sample_parcels, to_crs, write_vector
+from tests.conftest import SAMPLE_ATTRS, http_login, sample_parcels, to_crs, write_vector
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,12 +24,13 @@ def published(tmp_path, polygon_layer):
 
 
 @pytest.fixture
-def admin_auth(db):
-    User.objects.create_superuser("admin", "a@example.org", "Adm1n!pass")
-    return ("admin", "Adm1n!pass")
+def manager(live_server, make_user):
+    """A plan data manager signed in over HTTP (imports, publishes, sees all levels)."""
+    make_user("plan_data_manager", "planner")
+    return http_login(live_server.url, "planner")
 
 
-def test_layer_list_hides_internal_layers_from_anonymous(live_server, published, admin_auth):
+def test_layer_list_hides_internal_layers_from_anonymous(live_server, published, manager):
     body = requests.get(f"{live_server.url}/api/layers", timeout=10).json()
     codes = [layer["code"] for layer in body["layers"]]
     assert "TESTKG" in codes and "SECRET" not in codes
@@ -41,7 +41,7 @@ def test_layer_list_hides_internal_layers_from_anonymous(live_server, published,
     assert r.status_code == 404 and r.json()["error"] == "unknown_layer"
     r = requests.get(f"{live_server.url}/api/layers/SECRET/features", timeout=10)
     assert r.status_code == 404
-    r = requests.get(f"{live_server.url}/api/layers/SECRET", auth=admin_auth, timeout=10)
+    r = manager.get(f"{live_server.url}/api/layers/SECRET", timeout=10)
     assert r.status_code == 200
 
 
@@ -92,27 +92,26 @@ def test_unknown_version_and_layer_are_404(live_server, published):
     assert requests.get(f"{live_server.url}/api/layers/NOPE", timeout=10).status_code == 404
 
 
-def test_upload_import_and_publish_over_http(live_server, polygon_layer, admin_auth, tmp_path):
+def test_upload_import_and_publish_over_http(live_server, polygon_layer, manager, tmp_path):
     path = write_vector(tmp_path / "up.gpkg", sample_parcels(), SAMPLE_ATTRS, 4546, "GPKG")
     with open(path, "rb") as f:
-        r = requests.post(f"{live_server.url}/api/layers/TESTKG/versions", auth=admin_auth,
+        r = manager.post(f"{live_server.url}/api/layers/TESTKG/versions",
                           files={"file": ("规划.gpkg", f)},
                           data={"effective_date": "2024-01-01", "note": "首次导入"}, timeout=30)
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["report"]["written"] == 3 and body["version"]["state"] == "draft"
     assert body["version"]["source_name"] == "规划.gpkg"
-    r = requests.post(f"{live_server.url}/api/layers/TESTKG/versions/1/publish",
-                      auth=admin_auth, timeout=10)
+    r = manager.post(f"{live_server.url}/api/layers/TESTKG/versions/1/publish", timeout=10)
     assert r.status_code == 200 and r.json()["state"] == "published"
     versions = requests.get(f"{live_server.url}/api/layers/TESTKG/versions", timeout=10).json()
     assert versions["versions"][0]["effective_date"] == "2024-01-01"
 
 
-def test_upload_rejected_file_returns_report(live_server, polygon_layer, admin_auth, tmp_path):
+def test_upload_rejected_file_returns_report(live_server, polygon_layer, manager, tmp_path):
     path = write_vector(tmp_path / "far.gpkg", sample_parcels(), SAMPLE_ATTRS, 4546, "GPKG")
     with open(path, "rb") as f:
-        r = requests.post(f"{live_server.url}/api/layers/TESTKG/versions", auth=admin_auth,
+        r = manager.post(f"{live_server.url}/api/layers/TESTKG/versions",
                           files={"file": ("far.gpkg", f)}, data={"crs": "4525"}, timeout=30)
     assert r.status_code == 400
     body = r.json()

@@ -230,10 +230,9 @@ def test_unsafe_member_names(polygon_layer, tmp_path, template):
 
 
 @pytest.fixture
-def admin_client(client, django_user_model):
-    user = django_user_model.objects.create_superuser("importadmin", "a@example.org",
-                                                      "Secret-pass-1")
-    client.force_login(user)
+def admin_client(client, make_user):
+    """A plan data manager: may import."""
+    client.force_login(make_user("plan_data_manager", "importadmin"))
     return client
 
 
@@ -285,10 +284,10 @@ def test_api_truncated_archive(polygon_layer, admin_client, tmp_path):
     assert counts() == before
 
 
-@pytest.mark.parametrize("who", ["anonymous", "plain"])
-def test_api_import_needs_permission(polygon_layer, client, django_user_model, tmp_path, who):
-    if who == "plain":
-        client.force_login(django_user_model.objects.create_user("plain", password="Pw-12345x"))
+@pytest.mark.parametrize("who", ["anonymous", "applicant", "reviewer", "system_admin"])
+def test_api_import_needs_permission(polygon_layer, client, make_user, tmp_path, who):
+    if who != "anonymous":
+        client.force_login(make_user(who))
     path = write_vector(tmp_path / "plan.gpkg", sample_parcels(), SAMPLE_ATTRS, 4546, "GPKG")
     before = counts()
     response = post_file(client, polygon_layer, path)
