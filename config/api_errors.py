@@ -10,7 +10,6 @@ from typing import Any
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-
 # DRF's codes, renamed to what integrators see in every other refusal of ours.
 PUBLIC_CODES = {"permission_denied": "forbidden"}
 

@@ -9,7 +9,6 @@ from django.shortcuts import render
 from accounts.access import principal_of, public
 from layers import selectors
 
-
 # Links to the pages each role administers, shown only to those who may use them.
 ADMIN_LINKS = (
     ("accounts.manage", "/admin/", "账号与资源管理 (accounts and resources)"),
