@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
@@ -104,6 +105,10 @@ def requires(function: str) -> Callable:
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            principal = principal_of(request)
+            if principal.user is None and not principal.can(function):
+                # Nobody signed in yet: the sign-in page, not a bare refusal.
+                return redirect_to_login(request.get_full_path())
             require(request, function, request.path)
             return view(request, *args, **kwargs)
 

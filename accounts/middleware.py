@@ -45,8 +45,9 @@ class ApiTokenMiddleware:
             try:
                 token = tokens.authenticate(secret)
             except tokens.TokenError as exc:
-                record("auth.token_refused", request=request, obj=secret.split("_")[1]
-                       if secret.count("_") == 2 else "", result="denied",
+                record("auth.token_refused", request=request,
+                       obj=secret.split("_", 2)[1] if secret.count("_") >= 2 else "",
+                       result="denied",
                        detail={"reason": exc.code})
                 response = JsonResponse({"error": exc.code, "detail": exc.detail}, status=401)
                 response["WWW-Authenticate"] = f'Bearer error="{exc.code}"'

@@ -83,7 +83,7 @@ def revoke(token: ApiToken) -> None:
 def authenticate(secret: str) -> ApiToken:
     """The active token for a presented secret, or TokenError. Looked up by its public
     prefix, compared in constant time; revocation takes effect on the next request."""
-    parts = secret.split("_")
+    parts = secret.split("_", 2)  # the random part may itself contain "_"
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         raise TokenError("invalid_token", "令牌格式错误 (malformed token)")
     token = (ApiToken.objects.select_related("account", "account__department")

@@ -25,6 +25,11 @@ class Project(models.Model):
     proposed_density = models.FloatField(_("拟建建筑密度(%)"), null=True, blank=True)
     proposed_green_ratio = models.FloatField(_("拟建绿地率(%)"), null=True, blank=True)
     proposed_height = models.FloatField(_("拟建建筑高度(米)"), null=True, blank=True)
+    # Data permissions: reviewers see the projects their department handles; applicants
+    # see the projects of their own organisation (matched by credit code).
+    handling_departments = models.ManyToManyField("accounts.Department", blank=True,
+                                                  related_name="projects",
+                                                  verbose_name=_("经办部门"))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

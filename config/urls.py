@@ -15,6 +15,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("layers.urls")),
+    path("api/", include("approvals_link.urls")),
     path("accounts/", include("accounts.urls")),
+    path("oidc/", include("accounts.oidc")),  # enterprise single sign-on (404 when off)
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -152,3 +152,10 @@ def http_login(base_url: str, username: str, password: str = STRONG_PASSWORD):
     session.headers["X-CSRFToken"] = session.cookies["csrftoken"]
     session.headers["Referer"] = f"{base_url}/"
     return session
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Argon2 is deliberately slow; tests that are not about hashing use a fast hasher
+    (test_accounts checks that production hashes with argon2)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,30 @@
+"""Reads of projects, with the caller's data permissions applied (one place)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from accounts.access import principal_of
+from approvals_link.models import Project
+
+
+def visible_projects(actor: Any) -> QuerySet[Project]:
+    """All projects for callers entitled to all; their department's for reviewers and
+    department heads; their organisation's for applicants; none otherwise."""
+    principal = principal_of(actor)
+    if principal.can("projects.view_all"):
+        return Project.objects.all()
+    condition = Q(pk__in=[])
+    if principal.can("projects.view_department") and principal.department_id:
+        condition |= Q(handling_departments=principal.department_id)
+    credit_code = getattr(principal.user, "organization_credit_code", "")
+    if principal.can("projects.view_own") and credit_code:
+        condition |= Q(construction_unit_credit_code=credit_code)
+    return Project.objects.filter(condition).distinct()
+
+
+def get_visible_project(actor: Any, project_code: str) -> Project | None:
+    """None for unknown and for not-visible projects alike (no existence leak)."""
+    return visible_projects(actor).filter(project_code=project_code).first()
