@@ -25,7 +25,7 @@ from layers.importers.attributes import AttributePlan, convert_attributes, plan_
 from layers.importers.base import FeatureBatch, ImportFailed, ImportReport, Problem
 from layers.importers.sources import read_source
 from layers.importers.validation import ValidatedGeometries, validate_geometries
-from layers.importers.writer import PartitionWriter
+from layers.importers.writer import PartitionWriter, drop_partition
 from layers.models import Layer, LayerVersion
 
 log = logging.getLogger(__name__)
@@ -220,3 +220,13 @@ def publish_version(version: LayerVersion) -> LayerVersion:
         transaction.on_commit(lambda: version_published.send(
             sender=LayerVersion, version=version, previous=previous))
     return version
+
+
+def delete_version(version: LayerVersion) -> None:
+    """Remove a version and its features (its partition is dropped whole). A published
+    version cannot be deleted: publish another one first."""
+    if version.state == LayerVersion.State.PUBLISHED:
+        raise ValueError("不能删除现行发布版本 (cannot delete the published version)")
+    with transaction.atomic():
+        drop_partition(version.pk)
+        version.delete()

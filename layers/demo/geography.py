@@ -14,6 +14,7 @@ import shapely
 from shapely import STRtree
 
 from layers.demo.frame import (
+    SEAT_LONLAT,
     lat_to_y,
     meander,
     normals,
@@ -26,7 +27,8 @@ from layers.demo.frame import (
 )
 
 COUNTY_AREA_M2 = 2.4e9
-COUNTY_CENTRE = (111.80, 33.235)
+COUNTY_CENTRE = (111.80, 33.225)
+SEAT_CLEARANCE = 9000.0
 
 
 @dataclass
@@ -44,19 +46,26 @@ def county_boundary(rng: np.random.Generator) -> shapely.Polygon:
     cx, cy = to_xy(*COUNTY_CENTRE)
     phi = np.linspace(0, 2 * np.pi, 1440, endpoint=False)
     a = 24_000.0
-    b = np.where(np.sin(phi) > 0, 35_500.0, 29_000.0)
+    b = np.where(np.sin(phi) > 0, 35_000.0, 30_000.0)
     r = 1.0 / np.sqrt((np.cos(phi) / a) ** 2 + (np.sin(phi) / b) ** 2)
     noise = np.zeros_like(phi)
-    for k in range(2, 10):
-        noise += rng.uniform(0.4, 1.0) * 0.05 / k**0.7 * np.cos(k * phi + rng.uniform(0, 6.3))
-    for k in range(11, 41):
-        noise += rng.uniform(0.0, 1.0) * 0.004 * np.cos(k * phi + rng.uniform(0, 6.3))
-    noise *= min(1.0, 0.09 / np.abs(noise).max())
+    for k in range(2, 12):
+        noise += rng.uniform(0.4, 1.0) * 0.07 / k**0.6 * np.cos(k * phi + rng.uniform(0, 6.3))
+    for k in range(12, 60):
+        noise += rng.uniform(0.0, 1.0) * 0.005 * np.cos(k * phi + rng.uniform(0, 6.3))
+    noise *= min(1.0, 0.14 / np.abs(noise).max())
     r = r * (1 + noise)
     poly = shapely.Polygon(np.column_stack([cx + r * np.cos(phi), cy + r * np.sin(phi)]))
-    scale = np.sqrt(COUNTY_AREA_M2 / poly.area)
-    return shapely.Polygon(np.column_stack([cx + scale * r * np.cos(phi),
-                                            cy + scale * r * np.sin(phi)]))
+    r = r * np.sqrt(COUNTY_AREA_M2 / poly.area)
+    # Keep the county seat at least SEAT_CLEARANCE from the boundary: push every ray that
+    # crosses that disk out beyond it (the city and its plains must fit).
+    sx, sy = np.asarray(to_xy(*SEAT_LONLAT)) - (cx, cy)
+    proj = sx * np.cos(phi) + sy * np.sin(phi)
+    perp = np.abs(sx * np.sin(phi) - sy * np.cos(phi))
+    crossing = perp < SEAT_CLEARANCE
+    reach = proj + np.sqrt(np.clip(SEAT_CLEARANCE**2 - perp**2, 0, None)) + 500.0
+    r = np.where(crossing, np.maximum(r, reach), r)
+    return shapely.Polygon(np.column_stack([cx + r * np.cos(phi), cy + r * np.sin(phi)]))
 
 
 def _clip_to(points: np.ndarray, area: shapely.Geometry) -> np.ndarray:
@@ -80,7 +89,7 @@ def tuan_river(rng: np.random.Generator, county: shapely.Polygon,
     dist = np.hypot(base[:, 0] - seat[0], base[:, 1] - seat[1])
     amplitude = 520.0 - 300.0 * np.exp(-(dist / 7000.0) ** 2)
     centre = resample(meander(base, amplitude, 4200.0, rng), 25.0)
-    line = shapely.intersection(shapely.LineString(centre), county)
+    line = shapely.intersection(shapely.LineString(centre), county.buffer(-5))
     inner = _clip_to(centre, county.buffer(-400))
     dist = np.hypot(inner[:, 0] - seat[0], inner[:, 1] - seat[1])
     hw = 65.0 + 55.0 * np.exp(-(dist / 6000.0) ** 2)
@@ -107,7 +116,7 @@ def tributaries(rng: np.random.Generator, county: shapely.Polygon, main: River,
             pts = meander(pts, np.full(len(pts), 180.0), 2600.0, rng)
             if not shapely.contains_xy(inner, *start):
                 continue
-            line = shapely.intersection(shapely.LineString(pts), county)
+            line = shapely.intersection(shapely.LineString(pts), county.buffer(-5))
             if line.is_empty or shapely.intersects(line, avoid):
                 continue
             k += 1
@@ -165,20 +174,27 @@ def ecological_red_line(rng: np.random.Generator, county: shapely.Polygon, river
 
 def farmland(rng: np.random.Generator, county: shapely.Polygon, forbidden: shapely.Geometry,
              blocks: np.ndarray) -> np.ndarray:
-    """Permanent basic farmland patches on a jittered 1.2 km grid, mostly in the southern and
+    """Permanent basic farmland patches on a jittered 1.1 km grid, mostly in the southern and
     eastern plains; none touches the forbidden areas or comes within 150 m of a planned
     block. `blocks` are the block polygons (cells between road centre lines)."""
     minx, miny, maxx, maxy = county.bounds
-    step = 1200.0
+    step = 1100.0
     gx, gy = np.meshgrid(np.arange(minx + step / 2, maxx, step),
                          np.arange(miny + step / 2, maxy, step))
     cx = gx.ravel() + rng.uniform(-350, 350, gx.size)
     cy = gy.ravel() + rng.uniform(-350, 350, gx.size)
     plains = (cy < lat_to_y(33.22)) & (cx > to_xy(111.66, 33.1)[0])
-    keep_p = np.where(plains, 0.85, 0.35)
+    # A smooth random field groups the patches into farming districts and gaps.
+    field = np.zeros(gx.size)
+    for _ in range(4):
+        k = rng.uniform(2 * np.pi / 16000, 2 * np.pi / 6000, 2) * rng.choice([-1, 1], 2)
+        field += np.sin(k[0] * cx + k[1] * cy + rng.uniform(0, 2 * np.pi))
+    field = (field - field.min()) / (np.ptp(field) + 1e-9)
+    keep_p = np.where(plains, 0.95, 0.45) * (0.25 + 0.75 * field)
     draw = rng.random(gx.size)
-    rx = rng.uniform(300, 560, gx.size)
-    ry = rng.uniform(200, 380, gx.size)
+    size = 0.75 + 0.5 * field
+    rx = rng.uniform(250, 600, gx.size) * size
+    ry = rng.uniform(180, 400, gx.size) * size
     ang = rng.uniform(0, np.pi, gx.size)
     patches = star_polygons(cx, cy, rx, ry, ang, 20, rng)
     ok = draw < keep_p
@@ -193,7 +209,14 @@ def farmland(rng: np.random.Generator, county: shapely.Polygon, forbidden: shape
         bad = np.zeros(ok.sum(), dtype=bool)
         bad[np.unique(hit[0])] = True
         ok[np.flatnonzero(ok)[bad]] = False
-    return patches[ok]
+    kept = patches[ok]
+    # Neighbouring patches may touch: keep the first of every overlapping pair.
+    a, b = STRtree(kept).query(kept, predicate="intersects")
+    drop = np.zeros(len(kept), dtype=bool)
+    for i, j in zip(a[a < b], b[a < b], strict=True):
+        if not drop[i]:
+            drop[j] = True
+    return kept[~drop]
 
 
 def heritage_sites(rng: np.random.Generator, county: shapely.Polygon,

@@ -93,15 +93,19 @@ GOV_UNITS = {
     "0801": ["内乡县机关事务服务中心", "内乡县政务服务和大数据管理局"],
     "0803": ["内乡县文化广电和旅游局"],
     "0804": ["内乡县教育体育局"],
-    "0806": ["内乡县卫生健康委员会", "内乡县人民医院", "内乡县中医院"],
+    "0806": ["内乡县卫生健康委员会"],
     "1208": ["内乡县交通运输局"],
-    "13": ["内乡县住房和城乡建设局", "内乡县水利局", "内乡县城市管理局"],
+    "1301": ["内乡县水利局"],
+    "1302": ["内乡县住房和城乡建设局"],
+    "1309": ["内乡县城市管理局"],
+    "1310": ["内乡县消防救援大队"],
     "1401": ["内乡县城市管理局", "内乡县住房和城乡建设局"],
     "1403": ["内乡县城市管理局"],
 }
 COMPANY_KINDS = {
     "0701": ["置业", "房地产开发"], "0901": ["商贸", "实业"], "0902": ["投资", "实业"],
-    "1001": ["实业", "科技"], "1101": ["物流", "供应链"], "13": ["能源", "水务"],
+    "1001": ["实业", "科技"], "1101": ["物流", "供应链"], "1303": ["能源", "电力"],
+    "1304": ["燃气"], "1306": ["通信网络"],
 }
 
 PROJECT_TEMPLATES = {
@@ -122,9 +126,10 @@ PROJECT_TEMPLATES = {
     "1101": ["内乡县{brand}现代物流园项目", "内乡县{brand}冷链仓储中心项目"],
     "1208": ["内乡县{area}公交首末站建设项目", "内乡县{area}公共停车场建设项目"],
     "13": ["内乡县{utility}项目"],
-    "1401": ["{area}{brand}公园建设项目", "内乡县湍河{area}游园建设项目"],
+    "1401": ["{area}{brand}公园建设项目", "{area}湍河游园建设项目"],
     "1403": ["{area}文化广场建设项目"],
-    "farmland": ["内乡县{town}{brand}{industry}项目", "内乡县{town}{brand}仓储物流项目"],
+    "farmland": ["内乡县{town}{brand}{industry}项目", "内乡县{town}{brand}{industry}厂区项目"],
+    "farmland_storage": ["内乡县{town}{brand}仓储物流项目", "内乡县{town}{brand}农产品冷链仓储项目"],
     "eco": ["内乡县{town}{brand}旅游服务中心项目", "内乡县{town}{brand}山地康养项目"],
 }
 UTILITIES = {"1301": "第二水厂建设", "1302": "城区污水处理厂扩建", "1303": "110千伏变电站",
@@ -145,9 +150,9 @@ def industry_code(use: str, rng: np.random.Generator) -> str:
     return str(rng.choice(INDUSTRY_BY_USE.get(use, ["47"])))
 
 
-def _org_code(rng: np.random.Generator) -> str:
+def _org_code(rng: np.random.Generator, newer: bool) -> str:
     """A 9-character organisation code: 8 body characters and the GB 11714 check."""
-    if rng.random() < 0.5:  # newer registrations: "MA" + 6 characters
+    if newer and rng.random() < 0.5:  # enterprises registered since 2015: "MA" + 6 characters
         body = "MA" + "".join(rng.choice(list(CREDIT_CODE_CHARSET[:10] + "ABCDEFGH"), 6))
     else:
         body = "".join(rng.choice(list("0123456789"), 8))
@@ -161,5 +166,6 @@ def _org_code(rng: np.random.Generator) -> str:
 def credit_code(kind: str, division: str, rng: np.random.Generator) -> str:
     """Unified social credit code: registration authority + type (11 organ, 12 public
     institution, 91 enterprise), 6-digit division, organisation code, GB 32100 check."""
-    first17 = {"organ": "11", "institution": "12"}.get(kind, "91") + division + _org_code(rng)
+    prefix = {"organ": "11", "institution": "12"}.get(kind, "91")
+    first17 = prefix + division + _org_code(rng, newer=prefix == "91")
     return first17 + credit_code_check_digit(first17)

@@ -1,0 +1,117 @@
+"""Writes to the approval-link records: projects and their red-line footprints.
+
+Also the check digit of the unified social credit code (统一社会信用代码, GB 32100-2015),
+which every construction unit carries.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import shapely
+from django.conf import settings
+from django.contrib.gis.geos import GEOSGeometry
+from django.db import transaction
+
+from approvals_link.models import Project, ProjectFootprint
+from layers import crs
+
+# GB 32100-2015: the 31 characters of the code (no I, O, S, V, Z) and the position weights.
+CREDIT_CODE_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_CREDIT_VALUE = {ch: i for i, ch in enumerate(CREDIT_CODE_CHARSET)}
+CREDIT_CODE_RE = re.compile(rf"^[{CREDIT_CODE_CHARSET}]{{18}}$")
+
+
+def credit_code_check_digit(first17: str) -> str:
+    """Check character of a unified social credit code from its first 17 characters.
+
+    check = 31 - (sum of value x weight) mod 31, where 31 becomes 0; e.g.
+    ``credit_code_check_digit("91350100M000100Y4") == "3"``.
+    """
+    body = first17.strip().upper()
+    if len(body) != 17:
+        raise ValueError(f"统一社会信用代码本体应为 17 位 (need 17 characters): {first17!r}")
+    try:
+        total = sum(_CREDIT_VALUE[ch] * w for ch, w in zip(body, CREDIT_CODE_WEIGHTS,
+                                                             strict=True))
+    except KeyError as exc:
+        raise ValueError(f"统一社会信用代码含非法字符 {exc.args[0]!r} (I, O, S, V, Z "
+                         "are not used)") from None
+    return CREDIT_CODE_CHARSET[(31 - total % 31) % 31]
+
+
+def is_valid_credit_code(code: str) -> bool:
+    code = (code or "").strip().upper()
+    if not CREDIT_CODE_RE.match(code):
+        return False
+    return credit_code_check_digit(code[:17]) == code[17]
+
+
+# The fields a caller may set through upsert_project (everything but bookkeeping).
+_PROJECT_FIELDS = {f.name for f in Project._meta.concrete_fields} - {
+    "id", "project_code", "created_at", "updated_at"}
+
+
+def upsert_project(*, project_code: str, **fields: Any) -> Project:
+    """Create the project with this code, or update the given fields of the existing one."""
+    unknown = set(fields) - _PROJECT_FIELDS
+    if unknown:
+        raise TypeError(f"unknown Project fields: {', '.join(sorted(unknown))}")
+    project, created = Project.objects.get_or_create(project_code=project_code,
+                                                     defaults=fields)
+    if not created and fields:
+        changed = [k for k, v in fields.items() if getattr(project, k) != v]
+        for k in changed:
+            setattr(project, k, fields[k])
+        if changed:
+            project.full_clean(exclude=["project_code"])
+            project.save(update_fields=[*changed, "updated_at"])
+    elif created:
+        project.full_clean()
+    return project
+
+
+def _transform(geom: shapely.Geometry, src: int, dst: int) -> shapely.Geometry:
+    t = crs.transformer(src, dst)
+    return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+
+
+def _as_multipolygon(geom: shapely.Geometry) -> shapely.MultiPolygon:
+    if isinstance(geom, shapely.Polygon):
+        return shapely.MultiPolygon([geom])
+    if isinstance(geom, shapely.MultiPolygon):
+        return geom
+    raise ValueError(f"项目红线应为面 (footprint must be a polygon), got {geom.geom_type}")
+
+
+def _geos(geom: shapely.Geometry, srid: int) -> GEOSGeometry:
+    return GEOSGeometry(memoryview(shapely.to_wkb(geom)), srid=srid)
+
+
+def create_footprint(project: Project, geom_4490: shapely.Geometry, source_name: str = "",
+                     source_format: str = "") -> ProjectFootprint:
+    """Store a new version of the project's red line (EPSG:4490 lon/lat, (Multi)Polygon).
+
+    The Web Mercator copy and the area (m², in settings.COUNTY_PROJECTED_SRID) are computed
+    here with pyproj, the same way layer imports compute them.
+    """
+    geom = _as_multipolygon(geom_4490)
+    if geom.is_empty or not geom.is_valid:
+        raise ValueError(f"项目红线无效 (invalid footprint): {shapely.is_valid_reason(geom)}")
+    geom = shapely.orient_polygons(geom, exterior_cw=False)
+    geom_3857 = _transform(geom, crs.CGCS2000_GEOGRAPHIC, crs.WEB_MERCATOR)
+    projected = _transform(geom, crs.CGCS2000_GEOGRAPHIC, settings.COUNTY_PROJECTED_SRID)
+    with transaction.atomic():
+        # Lock the project row so two uploads cannot take the same footprint number.
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        last = (project.footprints.order_by("-number").values_list("number", flat=True)
+                .first())
+        return ProjectFootprint.objects.create(
+            project=project, number=(last or 0) + 1,
+            geom=_geos(geom, crs.CGCS2000_GEOGRAPHIC),
+            geom_3857=_geos(_as_multipolygon(geom_3857), crs.WEB_MERCATOR),
+            area_m2=float(shapely.area(projected)), source_name=source_name[:255],
+            source_format=source_format[:16])
