@@ -18,6 +18,7 @@ db: setup
 
 run: db
 	@$(PY) manage.py load_demo --if-empty --parcels $(DEMO_PARCELS) --projects $(DEMO_PROJECTS)
+	@$(PY) manage.py create_admins --demo-accounts
 	@$(PY) manage.py collectstatic --noinput -v 0
 	@echo "serving on http://127.0.0.1:$(PORT)/  (make stop to stop)"
 	@mkdir -p var/run

@@ -16,11 +16,14 @@ from accounts import tokens
 from accounts.access import public, requires
 from accounts.forms import RoleAssignmentForm, SecurityPolicyForm, TokenIssueForm
 from accounts.models import ApiToken, SecurityPolicy, User
+from accounts.oidc import oidc_enabled
 from accounts.roles import FUNCTIONS, ROLE_FUNCTIONS, Role
 from audit.services import record
 
+# `oidc_enabled` is called by the template at each rendering (settings may change).
 login_view = public(auth_views.LoginView.as_view(template_name="accounts/login.html",
-                                                 redirect_authenticated_user=True))
+                                                 redirect_authenticated_user=True,
+                                                 extra_context={"oidc_enabled": oidc_enabled}))
 logout_view = public(auth_views.LogoutView.as_view(next_page="/"))
 
 

@@ -266,3 +266,22 @@ def test_system_admin_creates_accounts_that_must_change_password(make_user, clie
     created = User.objects.get(username="zhangsan")
     assert created.must_change_password and created.role == Role.NONE
     assert AuditRecord.objects.filter(event_type="accounts.created", object="zhangsan").exists()
+
+
+def test_create_admins_makes_three_separate_administrators(settings, tmp_path):
+    from django.core.management import call_command
+
+    settings.VAR_DIR = tmp_path
+    call_command("create_admins", "--demo-accounts", verbosity=0)
+    roles = dict(User.objects.values_list("username", "role"))
+    assert roles["sysadmin"] == Role.SYSTEM_ADMIN and roles["secadmin"] == Role.SECURITY_ADMIN
+    assert roles["auditadmin"] == Role.AUDIT_ADMIN and roles["demo_reviewer"] == Role.REVIEWER
+    assert all(u.must_change_password for u in User.objects.exclude(role=Role.EXTERNAL_SYSTEM))
+    lines = (tmp_path / "initial-passwords.txt").read_text().splitlines()
+    assert len(lines) == len(roles)
+    for line in lines:
+        username, _, password = line.split("\t")
+        ComplexityValidator().validate(password)
+        assert User.objects.get(username=username).check_password(password)
+    call_command("create_admins", verbosity=0)  # idempotent
+    assert User.objects.count() == len(roles)
