@@ -98,6 +98,8 @@ class LayerVersion(models.Model):
     note = models.TextField(_("备注"), blank=True)
     import_report = models.JSONField(_("导入报告"), default=dict, blank=True)
     feature_count = models.PositiveIntegerField(_("要素数"), default=0)
+    # Bumped by every feature edit: with the version number it keys tile ETags and caches.
+    revision = models.PositiveIntegerField(_("修订号"), default=0)
     extent = models.PolygonField(_("范围"), srid=4490, null=True, blank=True,
                                  spatial_index=False)
 

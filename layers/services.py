@@ -16,23 +16,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import shapely
 from django.db import transaction
+from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
 from layers import crs
+from layers.fields import INDICATOR_FIELDS
 from layers.importers.attributes import AttributePlan, convert_attributes, plan_attributes
 from layers.importers.base import FeatureBatch, ImportFailed, ImportReport, Problem
 from layers.importers.sources import read_source
 from layers.importers.validation import ValidatedGeometries, validate_geometries
 from layers.importers.writer import PartitionWriter, drop_partition
-from layers.models import Layer, LayerVersion
+from layers.models import Feature, Layer, LayerVersion
 
 log = logging.getLogger(__name__)
 
 # Sent after the transaction that published a version commits (tiles, joins, re-checks).
 version_published = Signal()  # kwargs: version, previous
-features_changed = Signal()  # kwargs: version, feature_ids
+# Sent after an edit of features of a version commits; receivers (tile caches) must finish
+# their work before returning, so an edit is reported done only when no stale tile is left.
+features_changed = Signal()  # kwargs: version, feature_ids, old_geoms, new_geoms (4490)
 
 Progress = Callable[[str, int, int], None]  # stage, advance by, stage total
 IMPORT_CHUNK = 20_000
@@ -230,3 +235,46 @@ def delete_version(version: LayerVersion) -> None:
     with transaction.atomic():
         drop_partition(version.pk)
         version.delete()
+
+
+def edit_feature(feature_id: int, *, geom_4490: Any = None,
+                 values: dict[str, Any] | None = None, edited_by: str = "") -> Feature:
+    """Change one feature's geometry (shapely, EPSG:4490) and/or typed fields in place.
+
+    The 3857 copy and the measure are recomputed, the version's revision is bumped, and
+    `features_changed` carries the old and new geometry so caches can refresh exactly the
+    tiles that touch either."""
+    from django.contrib.gis.geos import GEOSGeometry
+
+    allowed = {f.name for f in INDICATOR_FIELDS} | {"attributes"}
+    unknown = set(values or {}) - allowed
+    if unknown:
+        raise ValueError(f"不可编辑的字段 (not editable): {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        feature = Feature.objects.select_for_update().select_related("version__layer").get(
+            pk=feature_id)
+        old = shapely.from_wkb(bytes(feature.geom.wkb))
+        new = old
+        if geom_4490 is not None:
+            kind = feature.version.layer.geometry_type
+            batch = FeatureBatch(geometries=np.asarray([geom_4490], dtype=object), columns={},
+                                 epsg=crs.CGCS2000_GEOGRAPHIC, source_format="edit")
+            checked = validate_geometries(batch, epsg=crs.CGCS2000_GEOGRAPHIC, kind=kind)
+            errors = [p for p in checked.problems if p.severity == "error"]
+            if errors:
+                raise ImportFailed(errors, code="invalid_geometry")
+            new = checked.geom_4490[0]
+            feature.geom = GEOSGeometry(memoryview(shapely.to_wkb(new)), srid=4490)
+            feature.geom_3857 = GEOSGeometry(memoryview(shapely.to_wkb(checked.geom_3857[0])),
+                                            srid=3857)
+            feature.measure = float(checked.measure[0])
+        for name, value in (values or {}).items():
+            setattr(feature, name, value)
+        feature.full_clean(exclude=["version", "geom", "geom_3857"])
+        feature.save()
+        LayerVersion.objects.filter(pk=feature.version_id).update(revision=F("revision") + 1)
+        version = LayerVersion.objects.get(pk=feature.version_id)
+        transaction.on_commit(lambda: features_changed.send(
+            sender=Feature, version=version, feature_ids=[feature.pk], old_geoms=[old],
+            new_geoms=[new], edited_by=edited_by))
+    return feature
