@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -59,9 +60,12 @@ INSTALLED_APPS = [
     "audit",
     "layers",
     "approvals_link",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # First: request metrics and error tallies time the whole stack (ops/middleware.py).
+    "ops.middleware.OpsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -71,6 +75,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.ApiTokenMiddleware",
     "accounts.middleware.SessionPolicyMiddleware",
+    # External-system (token) access and otherwise unrecorded writes (audit/middleware.py).
+    "audit.middleware.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.BlueprintCSPMiddleware",
@@ -145,6 +151,23 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# Enterprise single sign-on: the provincial unified identity service over OpenID Connect
+# (accounts/oidc.py). Off unless OIDC_OP_ISSUER is set; it only ever signs in APPLICANTs.
+OIDC_OP_ISSUER = os.environ.get("OIDC_OP_ISSUER", "")
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = "openid profile"
+OIDC_CLAIM_ORG_NAME = os.environ.get("OIDC_CLAIM_ORG_NAME", "org_name")
+OIDC_CLAIM_CREDIT_CODE = os.environ.get("OIDC_CLAIM_CREDIT_CODE", "uscc")
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
+OIDC_USE_NONCE = True
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
+if OIDC_OP_ISSUER:
+    AUTHENTICATION_BACKENDS.append("accounts.oidc.ApplicantOIDCBackend")
+    # SSO callbacks carry no username: count their failures by address only.
+    AXES_PASSWORD_LOCKOUT_PARAMETERS = AXES_LOCKOUT_PARAMETERS
+    AXES_LOCKOUT_PARAMETERS = "accounts.oidc.axes_lockout_parameters"
 # Idle timeout: the session expiry slides with every request (SessionPolicyMiddleware sets
 # it from the policy; this is the default before a policy exists).
 SESSION_COOKIE_AGE = 30 * 60
@@ -242,3 +265,49 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Audit trail (audit/; README "Audit trail") ---------------------------------------------
+# Records are kept at least this long (Cybersecurity Law art. 21: 6 months; a system check
+# refuses less). The application never deletes audit records; see archive_audit.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 180)
+# Anchors of the hash chain outside the database (catch deleted newest records), written
+# every AUDIT_ANCHOR_EVERY records and by every successful verify_audit.
+AUDIT_ANCHOR_FILE = Path(os.environ.get("AUDIT_ANCHOR_FILE", VAR_DIR / "audit" / "anchors.log"))
+AUDIT_ANCHOR_EVERY = env_int("AUDIT_ANCHOR_EVERY", 1000)
+
+# --- Operations: readiness, metrics, alerts (ops/; README "Monitoring") --------------------
+_TESTING = "pytest" in sys.modules or sys.argv[1:2] == ["test"]
+TILE_CACHE_DIR = Path(os.environ.get("TILE_CACHE_DIR", VAR_DIR / "tiles"))
+# prometheus_client multi-process mode: every gunicorn worker writes its samples to files in
+# this folder and /metrics merges them. Set before prometheus_client is first imported. A test
+# run gets its own folder (per test database), never a running server's.
+PROMETHEUS_MULTIPROC_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(
+    VAR_DIR / "prometheus" / (f"test-{os.environ.get('TEST_DATABASE_NAME', 'default')}"
+                              if _TESTING else "live"))))
+# Who may scrape /metrics: addresses or networks, comma-separated.
+METRICS_ALLOWED_IPS = os.environ.get("METRICS_ALLOWED_IPS", "127.0.0.1,::1").split(",")
+# Alert rules run in the web app (one worker at a time) or by `manage.py evaluate_alerts`.
+ALERT_SCHEDULER_ENABLED = env_bool("ALERT_SCHEDULER_ENABLED", not _TESTING)
+ALERT_INTERVAL_SECONDS = env_int("ALERT_INTERVAL_SECONDS", 60)
+ALERT_EMAILS = [a.strip() for a in os.environ.get("ALERT_EMAILS", "").split(",") if a.strip()]
+ALERT_EMAIL_FROM = os.environ.get("ALERT_EMAIL_FROM", "neixiang-blueprint@localhost")
+ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
+ALERT_WEBHOOK_SECRET = os.environ.get("ALERT_WEBHOOK_SECRET", "")
+ALERT_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("ALERT_WEBHOOK_TIMEOUT_SECONDS", "5"))
+ALERT_WEBHOOK_RETRIES = env_int("ALERT_WEBHOOK_RETRIES", 1)
+ALERT_DB_TIMEOUT_SECONDS = env_int("ALERT_DB_TIMEOUT_SECONDS", 3)
+ALERT_ERROR_WINDOW_MINUTES = env_int("ALERT_ERROR_WINDOW_MINUTES", 5)
+ALERT_ERROR_RATE = float(os.environ.get("ALERT_ERROR_RATE", "0.10"))
+ALERT_ERROR_MIN_REQUESTS = env_int("ALERT_ERROR_MIN_REQUESTS", 20)
+ALERT_BRUTE_FORCE_WINDOW_MINUTES = env_int("ALERT_BRUTE_FORCE_WINDOW_MINUTES", 10)
+ALERT_BRUTE_FORCE_FAILURES = env_int("ALERT_BRUTE_FORCE_FAILURES", 10)
+ALERT_AUDIT_CHAIN_INTERVAL_SECONDS = env_int("ALERT_AUDIT_CHAIN_INTERVAL_SECONDS", 600)
+OPS_ERROR_RETENTION_DAYS = env_int("OPS_ERROR_RETENTION_DAYS", 30)
+# Outgoing mail (alert notifications): Django's SMTP backend.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", ALERT_EMAIL_FROM)
