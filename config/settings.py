@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "layers",
+    "tiles",
     "approvals_link",
     "ops",
 ]
@@ -244,6 +245,13 @@ COUNTY_PROJECTED_SRID = env_int("COUNTY_PROJECTED_SRID", 4546)
 COUNTY_BBOX = (111.5, 32.9, 112.1, 33.6)
 COUNTY_MARGIN_DEG = float(os.environ.get("COUNTY_MARGIN_DEG", "0.25"))
 COUNTY_DIVISION_CODE = "411325"
+
+# --- Map services (the tile cache folder TILE_CACHE_DIR is set with the ops settings) -----
+MAPPROXY_DIR = VAR_DIR / "mapproxy"  # generated MapProxy configurations and Mapnik maps
+TILE_META_SIZE = (1, 1)  # tiles rendered one by one: the same work as a WMS GetMap
+WMS_MAX_PIXELS = env_int("WMS_MAX_PIXELS", 4096 * 4096)
+MAPNIK_DB_POOL = env_int("MAPNIK_DB_POOL", 8)
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 
 # --- Imports ------------------------------------------------------------------------------
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)

@@ -1,0 +1,102 @@
+"""Mapnik map definitions generated from a layer's style specification.
+
+One XML per layer version and storage CRS: features are read from the version's own
+partition, in the geometry column already stored in the request's CRS family (geom_3857
+for Web Mercator, geom for CGCS2000), so rendering never transforms a whole layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from django.conf import settings
+
+from layers.importers.writer import partition_name
+from layers.models import Layer, LayerVersion
+from layers.styles import class_items
+
+DEFAULT_FILL = "#BFBFBF"
+DEFAULT_STROKE = "#555555"
+
+
+def _db_params() -> dict[str, str]:
+    db = settings.DATABASES["default"]
+    params = {"dbname": db["NAME"], "user": db.get("USER") or "", "host": db.get("HOST") or "",
+              "port": str(db.get("PORT") or "")}
+    if db.get("PASSWORD"):
+        params["password"] = db["PASSWORD"]
+    return {k: v for k, v in params.items() if v}
+
+
+def _param(name: str, value: Any) -> str:
+    return f"<Parameter name={quoteattr(name)}>{escape(str(value))}</Parameter>"
+
+
+def _symbolizers(geometry_type: str, spec: dict[str, Any]) -> str:
+    fill = spec.get("fill", DEFAULT_FILL)
+    stroke = spec.get("stroke", DEFAULT_STROKE)
+    width = spec.get("stroke_width", 0.5 if geometry_type == "polygon" else 1.5)
+    opacity = spec.get("fill_opacity", 0.7)
+    dashes = spec.get("stroke_dasharray")
+    dash_attr = f" stroke-dasharray={quoteattr(','.join(str(d) for d in dashes))}" if dashes \
+        else ""
+    line = (f"<LineSymbolizer stroke={quoteattr(stroke)} stroke-width={quoteattr(str(width))}"
+            f"{dash_attr} stroke-linejoin=\"round\"/>")
+    if geometry_type == "polygon":
+        return (f"<PolygonSymbolizer fill={quoteattr(fill)} "
+                f"fill-opacity={quoteattr(str(opacity))} gamma=\"0.6\"/>"
+                + (line if width else ""))
+    if geometry_type == "line":
+        return line
+    size = spec.get("point_size", 8)
+    return (f"<MarkersSymbolizer fill={quoteattr(fill)} stroke={quoteattr(stroke)} "
+            f"width={quoteattr(str(size))} height={quoteattr(str(size))}/>")
+
+
+def _filter(field: str, value: str, match: str) -> str:
+    safe = "".join(ch for ch in value if ch.isalnum())  # codes are alphanumeric
+    if match == "prefix":
+        return f"[{field}].match('^{safe}')"
+    return f"[{field}] = '{safe}'"
+
+
+def style_xml(layer: Layer) -> str:
+    spec = layer.style or {}
+    classes = spec.get("classes") or {}
+    rules = []
+    field = classes.get("field")
+    match = classes.get("match", "exact")
+    # Most specific class first; the style stops at the first rule that matches.
+    for item in sorted(class_items(spec), key=lambda i: -len(str(i["value"]))):
+        merged = {**spec, **{k: v for k, v in item.items() if k not in ("value", "label_zh",
+                                                                        "label_en")}}
+        rules.append(f"<Rule><Filter>{escape(_filter(field, str(item['value']), match))}"
+                     f"</Filter>{_symbolizers(layer.geometry_type, merged)}</Rule>")
+    rules.append(f"<Rule>{'<ElseFilter/>' if rules else ''}"
+                 f"{_symbolizers(layer.geometry_type, spec)}</Rule>")
+    return (f"<Style name={quoteattr(layer.code)} filter-mode=\"first\">"
+            + "".join(rules) + "</Style>")
+
+
+def mapnik_map_xml(layer: Layer, version: LayerVersion, srid: int) -> str:
+    column = "geom_3857" if srid == 3857 else "geom"
+    classes = (layer.style or {}).get("classes") or {}
+    field = classes.get("field")
+    columns = ", ".join(["id", f"{column} AS geom"] + ([field] if field else []))
+    table = f"(SELECT {columns} FROM {partition_name(version.pk)}) AS features"
+    extent = "-20037508.34,-20037508.34,20037508.34,20037508.34" if srid == 3857 \
+        else "-180,-90,180,90"
+    datasource = "".join(_param(k, v) for k, v in {
+        "type": "postgis", **_db_params(), "table": table, "geometry_field": "geom",
+        "key_field": "id", "srid": srid, "extent": extent, "estimate_extent": "false",
+        "extent_from_subquery": "false", "persist_connection": "true",
+        "max_size": settings.MAPNIK_DB_POOL, "simplify_geometries": "true",
+        "twkb_encoding": "true"}.items())
+    return (
+        f"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+        f"<Map srs=\"epsg:{srid}\" background-color=\"transparent\">"
+        f"{style_xml(layer)}"
+        f"<Layer name={quoteattr(layer.code)} srs=\"epsg:{srid}\">"
+        f"<StyleName>{escape(layer.code)}</StyleName>"
+        f"<Datasource>{datasource}</Datasource></Layer></Map>\n")

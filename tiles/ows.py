@@ -1,0 +1,83 @@
+"""/ows/: WMS and WMTS through the embedded MapProxy, with access control in front.
+
+The caller's access levels pick the MapProxy application (see mapproxy_conf), so
+capabilities, maps, tiles (cached ones included) and feature info only ever contain layers
+the caller may see. GetFeatureInfo and GetLegendGraphic are answered from PostGIS and the
+style specification rather than by MapProxy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from accounts.access import layer_access_levels
+from audit.services import record
+from layers.models import Layer
+
+
+def _params(request: HttpRequest) -> dict[str, str]:
+    return {k.upper(): v for k, v in request.GET.items()}
+
+
+def _requested_layers(params: dict[str, str], path: str) -> list[str]:
+    names = []
+    for key in ("LAYERS", "LAYER", "QUERY_LAYERS"):
+        names += [n for n in params.get(key, "").split(",") if n]
+    if path.startswith("wmts/"):
+        parts = path.split("/")
+        if len(parts) > 3 and parts[1] != "1.0.0":
+            names.append(parts[1])
+    return names
+
+
+def _audit_confidential(request: HttpRequest, names: list[str], levels: tuple[str, ...]) -> None:
+    if "confidential" not in levels or not names:
+        return
+    for code in Layer.objects.filter(code__in=names, access_level=Layer.Access.CONFIDENTIAL
+                                     ).values_list("code", flat=True):
+        record("layers.confidential_read", request=request, obj=code,
+               detail={"service": "ows", "request": request.GET.get("REQUEST", "")})
+
+
+@csrf_exempt
+def ows(request: HttpRequest, path: str = "") -> HttpResponse:
+    from tiles.services import mapproxy_app
+
+    levels = tuple(layer_access_levels(request))
+    params = _params(request)
+    _audit_confidential(request, _requested_layers(params, path), levels)
+    environ = dict(request.META)
+    environ["SCRIPT_NAME"] = request.META.get("SCRIPT_NAME", "").rstrip("/") + "/ows"
+    # KVP requests may come to /ows/wms, /ows/wmts or /ows; MapProxy answers KVP on /service.
+    if path in ("", "wms", "wmts", "service", "ows") and params:
+        environ["PATH_INFO"] = "/service" if path != "wms" else "/wms"
+    else:
+        environ["PATH_INFO"] = "/" + path
+    return _call_wsgi(mapproxy_app(levels), environ)
+
+
+ows.required_function = None  # type: ignore[attr-defined]  # layer levels are the permission
+
+
+def _call_wsgi(app: Any, environ: dict[str, Any]) -> HttpResponse:
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        captured["status"] = int(status.split(" ", 1)[0])
+        captured["headers"] = headers
+
+    body = app(environ, start_response)
+    try:
+        content = b"".join(body)
+    finally:
+        if hasattr(body, "close"):
+            body.close()
+    response = HttpResponse(content, status=captured["status"])
+    for name, value in captured["headers"]:
+        if name.lower() not in ("connection", "content-length"):
+            response[name] = value
+    return response
+

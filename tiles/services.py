@@ -1,0 +1,39 @@
+"""The embedded MapProxy applications, one per access-level set, kept current.
+
+Each worker keeps its applications and compares the service generation (one indexed row)
+on every request; when something published changed, the configuration is regenerated and
+the application rebuilt before this request is answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from tiles.models import current_generation
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_apps: dict[tuple[str, ...], tuple[int, Any]] = {}
+
+
+def mapproxy_app(levels: tuple[str, ...]) -> Any:
+    generation = current_generation()
+    cached = _apps.get(levels)
+    if cached and cached[0] == generation:
+        return cached[1]
+    with _lock:
+        cached = _apps.get(levels)
+        if cached and cached[0] == generation:
+            return cached[1]
+        from tiles import mapnik_compat  # noqa: F401 - patches MapProxy before it loads
+        from mapproxy.wsgiapp import make_wsgi_app
+
+        from tiles.mapproxy_conf import write_config
+
+        path = write_config(levels, generation)
+        app = make_wsgi_app(str(path), ignore_config_warnings=False)
+        _apps[levels] = (generation, app)
+        log.info("MapProxy configuration %s loaded", path.name)
+        return app
