@@ -249,7 +249,7 @@ COUNTY_DIVISION_CODE = "411325"
 # --- Map services (the tile cache folder TILE_CACHE_DIR is set with the ops settings) -----
 MAPPROXY_DIR = VAR_DIR / "mapproxy"  # generated MapProxy configurations and Mapnik maps
 TILE_META_SIZE = (1, 1)  # tiles rendered one by one: the same work as a WMS GetMap
-WMS_MAX_PIXELS = env_int("WMS_MAX_PIXELS", 4096 * 4096)
+WMS_MAX_SIZE = (env_int("WMS_MAX_WIDTH", 4096), env_int("WMS_MAX_HEIGHT", 4096))
 MAPNIK_DB_POOL = env_int("MAPNIK_DB_POOL", 8)
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 

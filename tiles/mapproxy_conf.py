@@ -78,7 +78,7 @@ def build_config(levels: tuple[str, ...]) -> dict[str, Any]:
         })
     return {
         "base": str(settings.BASE_DIR / "mapproxy.yaml"),
-        "services": {"wms": {"max_output_pixels": [settings.WMS_MAX_PIXELS, "EPSG:4326"],
+        "services": {"wms": {"max_output_pixels": list(settings.WMS_MAX_SIZE),
                              "featureinfo_types": ["html", "json"]},
                      "wmts": {}},
         "layers": layers_conf or [{"name": "empty", "title": "（无可用图层）"}],

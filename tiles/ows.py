@@ -49,6 +49,15 @@ def ows(request: HttpRequest, path: str = "") -> HttpResponse:
     levels = tuple(layer_access_levels(request))
     params = _params(request)
     _audit_confidential(request, _requested_layers(params, path), levels)
+    operation = params.get("REQUEST", "").lower()
+    if operation == "getfeatureinfo" and params.get("SERVICE", "WMS").upper() == "WMS":
+        from tiles.featureinfo import get_feature_info
+
+        return get_feature_info(request, params, levels)
+    if operation == "getlegendgraphic":
+        from tiles.legend import get_legend_graphic
+
+        return get_legend_graphic(request, params, levels)
     environ = dict(request.META)
     environ["SCRIPT_NAME"] = request.META.get("SCRIPT_NAME", "").rstrip("/") + "/ows"
     # KVP requests may come to /ows/wms, /ows/wmts or /ows; MapProxy answers KVP on /service.
