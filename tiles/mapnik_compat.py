@@ -44,7 +44,7 @@ class PatchedMapnikSource(mapproxy_mapnik.MapnikSource):
             maps[mapfile] = m
         return m
 
-    def _render_mapfile(self, mapfile: str, query) -> ImageResult:  # noqa: ANN001
+    def _render_mapfile(self, mapfile: str, query) -> ImageResult:
         started = time.time()
         m = self.map_obj(mapfile)
         m.resize(query.size[0], query.size[1])

@@ -16,8 +16,10 @@ from typing import Any
 from django.conf import settings
 
 from layers.models import Layer, LayerVersion
+from tiles.cache import cache_dir
 from tiles.grids import GRIDS
 from tiles.mapnik_xml import mapnik_map_xml
+
 
 def _write_atomic(path: Path, content: str) -> None:
     if path.exists() and path.read_text(encoding="utf-8") == content:
@@ -26,10 +28,6 @@ def _write_atomic(path: Path, content: str) -> None:
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(content, encoding="utf-8")
     os.replace(tmp, path)
-
-
-def cache_dir(code: str, version_id: int, grid: str) -> Path:
-    return Path(settings.TILE_CACHE_DIR) / code / f"v{version_id}" / grid
 
 
 def published_layers(levels: tuple[str, ...]) -> list[tuple[Layer, LayerVersion]]:
@@ -66,7 +64,7 @@ def build_config(levels: tuple[str, ...]) -> dict[str, Any]:
                 "grids": [grid.name], "sources": [source], "format": "image/png",
                 "meta_size": list(settings.TILE_META_SIZE), "meta_buffer": 0,
                 "cache": {"type": "file", "directory_layout": "tms",
-                          "directory": str(cache_dir(layer.code, version.pk, grid.name))},
+                          "directory": str(cache_dir(layer, version.pk, grid.name))},
             }
         layers_conf.append({
             "name": layer.code, "title": layer.name_zh,

@@ -8,6 +8,7 @@ style specification rather than by MapProxy.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -65,7 +66,19 @@ def ows(request: HttpRequest, path: str = "") -> HttpResponse:
         environ["PATH_INFO"] = "/service" if path != "wms" else "/wms"
     else:
         environ["PATH_INFO"] = "/" + path
-    return _call_wsgi(mapproxy_app(levels), environ)
+    response = _call_wsgi(mapproxy_app(levels), environ)
+    if b"<TileMatrixSet>" in response.content[:4096] or path.endswith("WMTSCapabilities.xml"):
+        response.content = _unpadded_matrix_ids(response.content)
+    return response
+
+
+_PADDED_ID = re.compile(rb"(<TileMatrix>\s*<ows:Identifier>)0(\d)(</ows:Identifier>)")
+
+
+def _unpadded_matrix_ids(xml: bytes) -> bytes:
+    """MapProxy names tile matrices "00", "01", …; Tianditu and most servers say "0", "1"
+    (requests with either form are accepted)."""
+    return _PADDED_ID.sub(rb"\1\2\3", xml)
 
 
 ows.required_function = None  # type: ignore[attr-defined]  # layer levels are the permission

@@ -27,9 +27,9 @@ def mapproxy_app(levels: tuple[str, ...]) -> Any:
         cached = _apps.get(levels)
         if cached and cached[0] == generation:
             return cached[1]
-        from tiles import mapnik_compat  # noqa: F401 - patches MapProxy before it loads
         from mapproxy.wsgiapp import make_wsgi_app
 
+        from tiles import mapnik_compat  # noqa: F401 - patches MapProxy before it loads
         from tiles.mapproxy_conf import write_config
 
         path = write_config(levels, generation)
