@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts.access import layer_access_levels
 from audit.services import record
 from layers.models import Layer
+from tiles.ogc_errors import OgcError, check_wms, check_wmts_path, ows_exception, wms_exception
 
 
 def _params(request: HttpRequest) -> dict[str, str]:
@@ -49,6 +50,16 @@ def ows(request: HttpRequest, path: str = "") -> HttpResponse:
 
     levels = tuple(layer_access_levels(request))
     params = _params(request)
+    service = params.get("SERVICE", "").upper() or ("WMTS" if path.startswith("wmts") else
+                                                    "WMS")
+    version = params.get("VERSION", "1.3.0")
+    try:
+        if service == "WMS" and params:
+            version = check_wms(params)
+        elif path.startswith("wmts/"):
+            check_wmts_path(path)
+    except OgcError as error:
+        return wms_exception(error, version) if service == "WMS" else ows_exception(error)
     _audit_confidential(request, _requested_layers(params, path), levels)
     operation = params.get("REQUEST", "").lower()
     if operation == "getfeatureinfo" and params.get("SERVICE", "WMS").upper() == "WMS":
@@ -67,6 +78,9 @@ def ows(request: HttpRequest, path: str = "") -> HttpResponse:
     else:
         environ["PATH_INFO"] = "/" + path
     response = _call_wsgi(mapproxy_app(levels), environ)
+    if response.status_code == 500 and b"ExceptionReport" in response.content[:600]:
+        # MapProxy reports a client's mistake (unknown layer, CRS, format) as a 500.
+        response.status_code = 400
     if b"<TileMatrixSet>" in response.content[:4096] or path.endswith("WMTSCapabilities.xml"):
         response.content = _unpadded_matrix_ids(response.content)
     return response
