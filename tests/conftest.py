@@ -159,3 +159,26 @@ def fast_password_hashing(settings):
     """Argon2 is deliberately slow; tests that are not about hashing use a fast hasher
     (test_accounts checks that production hashes with argon2)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_map_services():
+    """Each test's database starts at service generation 1 again: forget the MapProxy
+    applications a previous test built (in production the generation only grows)."""
+    from tiles import services
+
+    services._apps.clear()
+    yield
+    services._apps.clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_renderer_connections(django_db_setup, django_db_blocker):
+    """Mapnik keeps its own PostGIS connections open (as it should in production); end them
+    before the test database is dropped."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")

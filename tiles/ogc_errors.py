@@ -15,6 +15,7 @@ from django.conf import settings
 from django.http import HttpResponse
 
 WMS_VERSIONS = ("1.1.1", "1.3.0")
+GEOGRAPHIC = {"EPSG:4490", "EPSG:4326", "CRS:84"}
 _WMTS_REST = re.compile(
     r"^wmts/(?P<layer>[A-Za-z][A-Za-z0-9_]*)/(?P<set>[A-Za-z0-9_]+)/(?P<z>\d{1,2})/"
     r"(?P<x>\d{1,9})/(?P<y>\d{1,9})\.(?P<ext>png|jpeg|jpg)$")
@@ -105,6 +106,16 @@ def check_wms(params: dict[str, str]) -> str:
         if x0 >= x1 or y0 >= y1:
             raise OgcError("InvalidParameterValue", "BBOX 最小值须小于最大值 (BBOX min must be "
                            "below max)", "bbox")
+        srs = (params.get("CRS") if version == "1.3.0" else params.get("SRS")) or ""
+        if srs.upper() in GEOGRAPHIC:
+            # WMS 1.3.0 follows the EPSG axis order: latitude first for these.
+            lat_first = version == "1.3.0" and srs.upper() != "CRS:84"
+            lat0, lon0, lat1, lon1 = (x0, y0, x1, y1) if lat_first else (y0, x0, y1, x1)
+            if not (-90 <= lat0 <= 90 and -90 <= lat1 <= 90 and -180 <= lon0 <= 180
+                    and -180 <= lon1 <= 180):
+                order = "纬度,经度 (lat,lon)" if lat_first else "经度,纬度 (lon,lat)"
+                raise OgcError("InvalidParameterValue", f"BBOX 超出经纬度范围；{srs} 在 WMS "
+                               f"{version} 中的轴序为 {order}", "bbox")
         max_w, max_h = settings.WMS_MAX_SIZE
         _size(params, "WIDTH", max_w)
         _size(params, "HEIGHT", max_h)
