@@ -245,6 +245,9 @@ COUNTY_PROJECTED_SRID = env_int("COUNTY_PROJECTED_SRID", 4546)
 COUNTY_BBOX = (111.5, 32.9, 112.1, 33.6)
 COUNTY_MARGIN_DEG = float(os.environ.get("COUNTY_MARGIN_DEG", "0.25"))
 COUNTY_DIVISION_CODE = "411325"
+# OGC API Features (layers/ogcapi/): page size when `limit` is absent, and its maximum.
+OGCAPI_LIMIT_DEFAULT = env_int("OGCAPI_LIMIT_DEFAULT", 10)
+OGCAPI_LIMIT_MAX = env_int("OGCAPI_LIMIT_MAX", 10_000)
 
 # --- Map services (the tile cache folder TILE_CACHE_DIR is set with the ops settings) -----
 MAPPROXY_DIR = VAR_DIR / "mapproxy"  # generated MapProxy configurations and Mapnik maps

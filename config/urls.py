@@ -11,12 +11,16 @@ admin.site.index_title = "系统管理 (administration)"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("", include("ops.urls")),  # /readyz, /metrics, /ops/ (operations page)
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("layers.urls")),
     path("api/", include("approvals_link.urls")),
+    path("ogcapi/", include("layers.ogcapi.urls")),  # OGC API Features (layers/ogcapi/)
     path("accounts/", include("accounts.urls")),
+    path("", include("tiles.urls")),
+    path("audit/", include("audit.urls")),  # audit trail pages (audit administrator)
     path("oidc/", include("accounts.oidc")),  # enterprise single sign-on (404 when off)
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import math
 import tempfile
 from pathlib import Path
@@ -23,7 +21,7 @@ from rest_framework.views import APIView
 from accounts.access import require
 from audit.services import record
 from layers import crs, selectors, services
-from layers.fields import INDICATOR_FIELDS
+from layers.geojson import FEATURE_VALUES, feature_json
 from layers.models import Layer, LayerVersion
 
 MAX_PAGE = 1000
@@ -243,18 +241,6 @@ def _version_for(request: Request, layer: Layer) -> LayerVersion:
     return version
 
 
-_PROPS = ["id", "feature_no", "measure", *[f.name for f in INDICATOR_FIELDS], "attributes"]
-
-
-def _feature_json(row: dict[str, Any]) -> dict[str, Any]:
-    props = {k: row[k] for k in _PROPS if k != "id"}
-    for k, v in props.items():
-        if isinstance(v, dt.date):
-            props[k] = v.isoformat()
-    return {"type": "Feature", "id": row["id"], "geometry": json.loads(row["geojson"]),
-            "properties": props}
-
-
 class LayerFeatures(APIView):
     @extend_schema(
         summary="按范围读取要素 (features by bbox, GeoJSON, paged)",
@@ -277,7 +263,7 @@ class LayerFeatures(APIView):
         qs = selectors.features_in_bbox(version, bbox)
         matched = qs.count()
         rows = list(qs.annotate(geojson=AsGeoJSON("geom", precision=8))
-                    .values(*_PROPS, "geojson")[offset:offset + limit])
+                    .values(*FEATURE_VALUES, "geojson")[offset:offset + limit])
         links = []
         base = request.build_absolute_uri(request.path)
         params = request.query_params.copy()
@@ -291,7 +277,7 @@ class LayerFeatures(APIView):
         return Response({
             "type": "FeatureCollection", "layer": layer.code, "version": version.number,
             "numberMatched": matched, "numberReturned": len(rows), "links": links,
-            "features": [_feature_json(r) for r in rows],
+            "features": [feature_json(r) for r in rows],
         })
 
 
@@ -300,9 +286,10 @@ class LayerFeature(APIView):
     def get(self, request: Request, code: str, feature_id: int) -> Response:
         layer = _layer_or_404(request, code)
         row = (selectors.features_of_layer(layer).filter(pk=feature_id)
-               .annotate(geojson=AsGeoJSON("geom", precision=8)).values(*_PROPS, "geojson")
+               .annotate(geojson=AsGeoJSON("geom", precision=8))
+               .values(*FEATURE_VALUES, "geojson")
                .first())
         if row is None:
             raise NotFound({"error": "unknown_feature", "detail": f"要素 {feature_id} 不存在"})
-        return Response(_feature_json(row))
+        return Response(feature_json(row))
 

@@ -53,7 +53,7 @@ CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
 _INT = re.compile(r"^[0-9]{1,10}$")
 
 
-def setting(name: str, default):  # noqa: ANN001, ANN201 - thin getattr
+def setting(name: str, default):
     return getattr(settings, name, default)
 
 
