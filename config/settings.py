@@ -274,7 +274,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"},
+                # MapProxy logs every source request and config file read at INFO.
+                "mapproxy": {"level": "WARNING"}, "api": {"level": "WARNING"}},
 }
 
 # --- Audit trail (audit/; README "Audit trail") ---------------------------------------------
