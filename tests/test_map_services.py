@@ -281,3 +281,19 @@ def test_bad_requests_get_precise_ogc_exceptions(live_server, layers):
         r = requests.get(f"{live_server.url}/ows/{path}", timeout=30)
         assert r.status_code == 400, (path, r.status_code, r.text[:300])
         assert b"Exception" in r.content, path
+
+
+def test_web_server_links_exist_for_public_layers_only(live_server, layers, settings):
+    from tiles.public_links import public_root, refresh_public_links
+
+    refresh_public_links()
+    root = public_root()
+    assert sorted(p.name for p in root.iterdir()) == ["PUB"]
+    target = (root / "PUB").resolve()
+    layer = layers["public"]
+    layer.style = {**layer.style, "fill": "#00FF00"}
+    layer.save()  # restyle: a new cache folder, the link follows at once
+    assert (root / "PUB").resolve() != target
+    layer.access_level = "internal"
+    layer.save()
+    assert not (root / "PUB").exists()

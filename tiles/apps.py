@@ -7,4 +7,5 @@ class TilesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from tiles import invalidation  # noqa: F401 - connects the signal receivers
+        # Connect the signal receivers (raster caches; vector-tile cache).
+        from tiles import invalidation, mvt_cache  # noqa: F401

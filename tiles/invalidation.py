@@ -16,6 +16,7 @@ from layers.services import features_changed, version_published
 from tiles.cache import cache_dir, remove_touched_tiles
 from tiles.grids import GRIDS
 from tiles.models import bump_generation
+from tiles.public_links import refresh_public_links
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ def on_version_published(sender: Any, version: LayerVersion, previous: LayerVers
     # the new configuration. The retired version's tiles are unreachable from now on and
     # are removed in the background (a large cache takes a while to delete).
     bump_generation()
+    refresh_public_links()
     if previous is not None:
         folder = cache_dir(previous.layer, previous.pk, GRIDS[0].name).parent
         threading.Thread(target=shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True},
@@ -47,8 +49,10 @@ def on_features_changed(sender: Any, version: LayerVersion, old_geoms: list, new
 @receiver(post_save, sender=Layer)
 def on_layer_saved(sender: Any, instance: Layer, **kwargs: Any) -> None:
     # Style, names or access level: the services change; a restyle also means a new cache
-    # folder (the style digest is part of its name).
+    # folder (the style digest is part of its name), and a layer that stops being public
+    # loses its link for the web server at once.
     bump_generation()
+    refresh_public_links()
 
 
 @receiver(post_delete, sender=Layer)

@@ -33,6 +33,10 @@ def mapproxy_app(levels: tuple[str, ...]) -> Any:
         from tiles.mapproxy_conf import write_config
 
         path = write_config(levels, generation)
+        if levels == ("public",):
+            from tiles.public_links import refresh_public_links
+
+            refresh_public_links()
         app = make_wsgi_app(str(path), ignore_config_warnings=False)
         _apps[levels] = (generation, app)
         log.info("MapProxy configuration %s loaded", path.name)

@@ -2,9 +2,12 @@
 
 from django.urls import path, re_path
 
-from tiles import ows
+from tiles import mvt_views, ows
 
 urlpatterns: list = [
     path("ows", ows.ows, name="ows-root"),
     re_path(r"^ows/(?P<path>.*)$", ows.ows, name="ows"),
+    # Vector tiles (tiles/mvt_views.py); any other *.mvt address gets a JSON 400.
+    path("tiles/<str:layer>/<int:z>/<int:x>/<int:y>.mvt", mvt_views.mvt_tile, name="mvt-tile"),
+    re_path(r"^tiles/(?P<rest>.*)\.mvt$", mvt_views.mvt_bad_address, name="mvt-bad-address"),
 ]
