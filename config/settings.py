@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.ApiTokenMiddleware",
     "accounts.middleware.SessionPolicyMiddleware",
+    "tiles.ratelimit.MapRateLimitMiddleware",
     # External-system (token) access and otherwise unrecorded writes (audit/middleware.py).
     "audit.middleware.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -254,7 +255,19 @@ MAPPROXY_DIR = VAR_DIR / "mapproxy"  # generated MapProxy configurations and Map
 TILE_META_SIZE = (1, 1)  # tiles rendered one by one: the same work as a WMS GetMap
 WMS_MAX_SIZE = (env_int("WMS_MAX_WIDTH", 4096), env_int("WMS_MAX_HEIGHT", 4096))
 MAPNIK_DB_POOL = env_int("MAPNIK_DB_POOL", 8)
+# Map-service requests per client address and minute, in each worker (0: no limit).
+MAP_RATE_LIMIT_PER_MINUTE = env_int("MAP_RATE_LIMIT_PER_MINUTE", 6000)
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# Vector tiles /tiles/{layer}/{z}/{x}/{y}.mvt (tiles/mvt.py): Cache-Control of public layers
+# (internal/confidential ones get the same with "private"); the on-disk cache of rendered
+# tiles under TILE_CACHE_DIR/mvt (MVT_CACHE=off renders every request); zoom from which
+# tiles carry every identify attribute; zooms up to which geometry is simplified, by what
+# fraction of a screen pixel.
+TILE_CACHE_CONTROL = os.environ.get("TILE_CACHE_CONTROL", "public, max-age=60, must-revalidate")
+MVT_CACHE_ENABLED = env_bool("MVT_CACHE", True)
+MVT_DETAIL_MIN_ZOOM = env_int("MVT_DETAIL_MIN_ZOOM", 14)
+MVT_SIMPLIFY_MAX_ZOOM = env_int("MVT_SIMPLIFY_MAX_ZOOM", 15)
+MVT_SIMPLIFY_PX = float(os.environ.get("MVT_SIMPLIFY_PX", "0.25"))
 
 # --- Imports ------------------------------------------------------------------------------
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
@@ -299,8 +312,12 @@ PROMETHEUS_MULTIPROC_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR"
                               if _TESTING else "live"))))
 # Who may scrape /metrics: addresses or networks, comma-separated.
 METRICS_ALLOWED_IPS = os.environ.get("METRICS_ALLOWED_IPS", "127.0.0.1,::1").split(",")
-# Alert rules run in the web app (one worker at a time) or by `manage.py evaluate_alerts`.
-ALERT_SCHEDULER_ENABLED = env_bool("ALERT_SCHEDULER_ENABLED", not _TESTING)
+# Each web process runs a background thread (started by its first request; off in tests): it
+# adds the process's request counts to the database and, unless ALERT_SCHEDULER_ENABLED is
+# off (then run `manage.py evaluate_alerts --loop 60`), evaluates the alert rules, one worker
+# at a time.
+OPS_BACKGROUND_ENABLED = env_bool("OPS_BACKGROUND_ENABLED", not _TESTING)
+ALERT_SCHEDULER_ENABLED = env_bool("ALERT_SCHEDULER_ENABLED", True)
 ALERT_INTERVAL_SECONDS = env_int("ALERT_INTERVAL_SECONDS", 60)
 ALERT_EMAILS = [a.strip() for a in os.environ.get("ALERT_EMAILS", "").split(",") if a.strip()]
 ALERT_EMAIL_FROM = os.environ.get("ALERT_EMAIL_FROM", "neixiang-blueprint@localhost")
@@ -316,6 +333,7 @@ ALERT_BRUTE_FORCE_WINDOW_MINUTES = env_int("ALERT_BRUTE_FORCE_WINDOW_MINUTES", 1
 ALERT_BRUTE_FORCE_FAILURES = env_int("ALERT_BRUTE_FORCE_FAILURES", 10)
 ALERT_AUDIT_CHAIN_INTERVAL_SECONDS = env_int("ALERT_AUDIT_CHAIN_INTERVAL_SECONDS", 600)
 OPS_ERROR_RETENTION_DAYS = env_int("OPS_ERROR_RETENTION_DAYS", 30)
+OPS_ERROR_EVENTS_PER_MINUTE = env_int("OPS_ERROR_EVENTS_PER_MINUTE", 120)  # per process
 # Outgoing mail (alert notifications): Django's SMTP backend.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)

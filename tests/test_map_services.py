@@ -297,3 +297,16 @@ def test_web_server_links_exist_for_public_layers_only(live_server, layers, sett
     layer.access_level = "internal"
     layer.save()
     assert not (root / "PUB").exists()
+
+
+def test_request_rate_limit_per_address(client, layers, settings):
+    settings.MAP_RATE_LIMIT_PER_MINUTE = 3
+    from django.test import Client
+
+    fresh = Client(REMOTE_ADDR="10.9.9.9")
+    codes = [fresh.get("/ows/wms", {"SERVICE": "WMS", "REQUEST": "GetCapabilities"}).status_code
+             for _ in range(5)]
+    assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+    other = Client(REMOTE_ADDR="10.9.9.10")
+    assert other.get("/ows/wms", {"SERVICE": "WMS", "REQUEST": "GetCapabilities"}
+                     ).status_code == 200
