@@ -124,13 +124,14 @@ def test_gdal_reads_wms_and_wmts(live_server, layers, tmp_path):
     wms = (f"WMS:{live_server.url}/ows/wms?SERVICE=WMS&VERSION=1.1.1&REQUEST=GetMap"
            f"&LAYERS=PUB&SRS=EPSG:3857&BBOX={x0},{y0},{x1},{y1}&FORMAT=image/png")
     out = tmp_path / "wms.png"
-    subprocess.run(["gdal_translate", "-q", "-of", "PNG", "-outsize", "128", "128", wms,
-                    str(out)], check=True, timeout=60)
+    no_cache = ["--config", "GDAL_DEFAULT_WMS_CACHE_PATH", str(tmp_path / "gdalcache")]
+    subprocess.run(["gdal_translate", "-q", *no_cache, "-of", "PNG", "-outsize", "128", "128",
+                    wms, str(out)], check=True, timeout=60)
     assert pixel(out.read_bytes(), (64, 64))[:3] == (255, 0, 0)
     wmts = (f"WMTS:{live_server.url}/ows/wmts/1.0.0/WMTSCapabilities.xml,layer=PUB,"
             "tilematrixset=webmercator")
     out2 = tmp_path / "wmts.png"
-    subprocess.run(["gdal_translate", "-q", "-of", "PNG", "-projwin", str(x0), str(y1),
+    subprocess.run(["gdal_translate", "-q", *no_cache, "-of", "PNG", "-projwin", str(x0), str(y1),
                     str(x1), str(y0), "-outsize", "64", "64", wmts, str(out2)],
                    check=True, timeout=60)
     assert pixel(out2.read_bytes(), (32, 32))[:3] == (255, 0, 0)
