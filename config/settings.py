@@ -152,6 +152,13 @@ AXES_COOLOFF_TIME = "accounts.lockout.cooloff_time"
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
+# Trusted reverse proxies in front of the application (deploy/nginx.conf: 1). The client
+# address then comes from X-Forwarded-For (accounts/network.py), for lockout, rate limits
+# and the audit trail alike.
+PROXY_COUNT = env_int("PROXY_COUNT", 0)
+AXES_IPWARE_PROXY_COUNT = PROXY_COUNT or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if PROXY_COUNT
+                                     else ["REMOTE_ADDR"])
 AXES_VERBOSE = False
 # Enterprise single sign-on: the provincial unified identity service over OpenID Connect
 # (accounts/oidc.py). Off unless OIDC_OP_ISSUER is set; it only ever signs in APPLICANTs.

@@ -285,3 +285,13 @@ def test_create_admins_makes_three_separate_administrators(settings, tmp_path):
         assert User.objects.get(username=username).check_password(password)
     call_command("create_admins", verbosity=0)  # idempotent
     assert User.objects.count() == len(roles)
+
+
+def test_client_address_behind_trusted_proxies(settings, rf):
+    from accounts.network import client_ip
+
+    request = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 10.0.0.5")
+    settings.PROXY_COUNT = 0
+    assert client_ip(request) == "127.0.0.1"
+    settings.PROXY_COUNT = 1  # nginx appended the real peer; the rest is client-supplied
+    assert client_ip(request) == "10.0.0.5"

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from accounts.network import client_ip
+
 MAP_PATHS = ("/ows", "/tiles/", "/ogcapi")
 
 
@@ -29,7 +31,7 @@ class MapRateLimitMiddleware:
         if limit and request.path.startswith(MAP_PATHS) and \
                 getattr(request, "api_token", None) is None:
             window = int(time.time() // 60)
-            address = request.META.get("REMOTE_ADDR", "")
+            address = client_ip(request) or ""
             with self._lock:
                 if window != self._window:
                     self._window, self._counts = window, {}
