@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import ipaddress
 import uuid
 from typing import Any
 
@@ -22,10 +23,27 @@ from audit.models import AuditRecord
 RECORDED_ATTR = "_audit_recorded"
 
 
+def _raw_ip(request: HttpRequest) -> str | None:
+    try:  # the one definition of the client's address (trusted proxies, X-Forwarded-For)
+        from accounts.network import client_ip as network_client_ip
+    except ImportError:
+        return request.META.get("REMOTE_ADDR") or None
+    return network_client_ip(request)
+
+
 def client_ip(request: HttpRequest | None) -> str | None:
+    """The client's address, or None when there is none or it is not an address (the
+    column is inet: a forged or garbled header must not make the record fail)."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    raw = _raw_ip(request)
+    if not raw or "%" in raw:
+        return None
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        return None
+    return raw
 
 
 def _text(value: Any, limit: int) -> str:

@@ -264,7 +264,8 @@ WMS_MAX_SIZE = (env_int("WMS_MAX_WIDTH", 4096), env_int("WMS_MAX_HEIGHT", 4096))
 MAPNIK_DB_POOL = env_int("MAPNIK_DB_POOL", 8)
 # Map-service requests per client address and minute, in each worker (0: no limit).
 MAP_RATE_LIMIT_PER_MINUTE = env_int("MAP_RATE_LIMIT_PER_MINUTE", 6000)
-PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# The address clients use (behind a proxy); empty: taken from each request.
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")
 # Vector tiles /tiles/{layer}/{z}/{x}/{y}.mvt (tiles/mvt.py): Cache-Control of public layers
 # (internal/confidential ones get the same with "private"); the on-disk cache of rendered
 # tiles under TILE_CACHE_DIR/mvt (MVT_CACHE=off renders every request); zoom from which
@@ -299,7 +300,7 @@ LOGGING = {
                 "mapproxy": {"level": "WARNING"}, "api": {"level": "WARNING"}},
 }
 
-# --- Audit trail (audit/; README "Audit trail") ---------------------------------------------
+# --- Audit trail (audit/: chain.py, archive.py) ---------------------------------------------
 # Records are kept at least this long (Cybersecurity Law art. 21: 6 months; a system check
 # refuses less). The application never deletes audit records; see archive_audit.
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 180)

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(postgresql-15-postgis-3 postgresql-client-15 gdal-bin)
+SYSTEM_PACKAGES=(postgresql-15-postgis-3 postgresql-client-15 gdal-bin
+  fonts-wqy-microhei)  # CJK font for WMS legend labels (tiles/legend.py)
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do

@@ -64,6 +64,8 @@ def test_wms_capabilities_and_getmap_with_owslib(live_server, layers):
         wms = WebMapService(f"{live_server.url}/ows/wms", version=version)
         assert "PUB" in wms.contents and "INT" not in wms.contents
         assert "EPSG:4490" in wms.contents["PUB"].crsOptions
+        assert wms.contents["PUB"].queryable == 1  # feature info comes from PostGIS
+        assert wms.contents["PUB"].styles["default"]["legend"]
         center = bbox_3857(SEAT_X + 200, SEAT_Y + 200, 100)
         img = wms.getmap(layers=["PUB"], srs="EPSG:3857", bbox=center, size=(256, 256),
                          format="image/png", transparent=True)
@@ -262,6 +264,9 @@ BAD_WMS = [
     "VERSION=1.3.0&REQUEST=GetMap&LAYERS=PUB&CRS=EPSG:3857&BBOX=0,0,1,1&WIDTH=abc&HEIGHT=256",
     "VERSION=1.3.0&REQUEST=GetMap&LAYERS=PUB&CRS=EPSG:3857&BBOX=0,0,1,1&WIDTH=0&HEIGHT=256",
     "VERSION=1.3.0&REQUEST=NoSuchOperation",
+    "VERSION=1.3.0&REQUEST=GetMap&LAYERS=PUB&CRS=EPSG:3857&BBOX=0,0,1,1&WIDTH=²&HEIGHT=256",
+    "VERSION=1.3.%01&REQUEST=GetMap&LAYERS=PUB&CRS=EPSG:3857&BBOX=0,0,1,1&WIDTH=1&HEIGHT=1",
+    "VERSION=1.3.0&REQUEST=GetMap&LAYERS=PUB%00X&CRS=EPSG:3857&BBOX=0,0,1,1&WIDTH=1&HEIGHT=1",
     "VERSION=1.3.0",
 ]
 BAD_WMTS = ["wmts/PUB/webmercator/-1/0/0.png", "wmts/PUB/webmercator/a/b/c.png",
@@ -273,11 +278,14 @@ BAD_WMTS = ["wmts/PUB/webmercator/-1/0/0.png", "wmts/PUB/webmercator/a/b/c.png",
 
 
 def test_bad_requests_get_precise_ogc_exceptions(live_server, layers):
+    from xml.etree import ElementTree
+
     for query in BAD_WMS:
         r = requests.get(f"{live_server.url}/ows/wms?SERVICE=WMS&STYLES=&FORMAT=image/png&"
                          f"{query}", timeout=30)
         assert r.status_code == 400, (query, r.status_code, r.text[:300])
         assert b"ServiceException" in r.content or b"ExceptionReport" in r.content, query
+        ElementTree.fromstring(r.content)  # well-formed XML, whatever the input was
     for path in BAD_WMTS:
         r = requests.get(f"{live_server.url}/ows/{path}", timeout=30)
         assert r.status_code == 400, (path, r.status_code, r.text[:300])

@@ -37,7 +37,7 @@ from django.template.loader import render_to_string
 from layers import crs, landuse
 from layers.fields import INDICATOR_FIELDS
 from layers.importers.writer import partition_name
-from layers.models import Feature, Layer, LayerVersion
+from layers.models import LAYER_CODE_VALIDATOR, Layer, LayerVersion
 from tiles.ogc_errors import OgcError, wms_exception
 
 DEFAULT_FEATURE_COUNT = 10
@@ -72,6 +72,11 @@ _VALUE_COLUMNS = ["id", "feature_no", "measure", *[f.name for f in INDICATOR_FIE
 
 # --- helpers shared with tiles.legend --------------------------------------------------------
 
+def is_count(raw: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() refuses."""
+    return raw.isascii() and raw.isdigit()
+
+
 def echo(value: object, limit: int = 60) -> str:
     """A request value fit to quote in an exception report: control characters (which XML
     cannot carry) replaced, and shortened."""
@@ -102,9 +107,11 @@ def unknown_layer(name: str) -> OgcError:
 
 def published_layers(names: Iterable[str], levels: tuple[str, ...]
                      ) -> dict[str, LayerVersion]:
-    """Published version (layer selected) by code, for the codes the caller may see."""
+    """Published version (layer selected) by code, for the codes the caller may see.
+    Names that cannot be layer codes never reach the database (PostgreSQL refuses NUL)."""
+    codes = [n for n in names if LAYER_CODE_VALIDATOR.regex.match(n)]
     versions = (LayerVersion.objects.filter(state=LayerVersion.State.PUBLISHED,
-                                            layer__code__in=list(names),
+                                            layer__code__in=codes,
                                             layer__access_level__in=levels)
                 .select_related("layer"))
     return {v.layer.code: v for v in versions}
@@ -200,7 +207,7 @@ def _parse_crs(params: dict[str, str], version: str) -> int:
 
 def _parse_size(params: dict[str, str], name: str, limit: int) -> int:
     _, raw = _required(params, name)
-    if not raw.isdigit() or not 1 <= int(raw) <= limit:
+    if not is_count(raw) or not 1 <= int(raw) <= limit:
         raise OgcError("InvalidParameterValue", f"{name} 应为 1–{limit} 的整数 "
                        f"({name} must be an integer from 1 to {limit}): {echo(raw)}",
                        name.lower())
@@ -228,7 +235,7 @@ def _parse_bbox(params: dict[str, str], version: str, epsg: int
         raise OgcError("InvalidParameterValue", "BBOX 最小值须小于最大值 (BBOX min must be "
                        "below max)", "bbox")
     if crs.pyproj_crs(epsg).is_geographic and not (
-            -180 <= x0 and x1 <= 180 and -90 <= y0 and y1 <= 90):
+            -180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90):
         hint = (f"；WMS 1.3.0 中 EPSG:{epsg} 的 BBOX 顺序为 最小纬度,最小经度,最大纬度,最大经度 "
                 "(WMS 1.3.0 order is lat,lon)" if lat_first else "")
         raise OgcError("InvalidParameterValue", f"BBOX 超出经纬度范围 (BBOX outside ±180/±90)"
@@ -290,7 +297,7 @@ def parse_request(params: dict[str, str]) -> InfoQuery:
     raw_count = params.get("FEATURE_COUNT", "").strip()
     if raw_count == "":
         count = DEFAULT_FEATURE_COUNT
-    elif raw_count.isdigit() and int(raw_count) >= 1:
+    elif is_count(raw_count) and int(raw_count) >= 1:
         count = min(int(raw_count), MAX_FEATURE_COUNT)
     else:
         raise OgcError("InvalidParameterValue", f"FEATURE_COUNT 应为正整数 (FEATURE_COUNT "
@@ -343,7 +350,8 @@ def query_layer(version: LayerVersion, point: SearchPoint, limit: int,
     """Features of the version's partition within the tolerance, top one first."""
     table = partition_name(version.pk)
     columns = ", ".join(f"f.{c}" for c in _VALUE_COLUMNS)
-    geometry = ("ST_AsGeoJSON(ST_SimplifyPreserveTopology(f.geom, %s), 7)" if with_geometry
+    # options 0: no "crs" member inside each geometry (the collection names it once).
+    geometry = ("ST_AsGeoJSON(ST_SimplifyPreserveTopology(f.geom, %s), 7, 0)" if with_geometry
                 else "NULL")
     sql = (f"WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 3857) AS pt) "
            f"SELECT {columns}, {geometry} AS geojson, ST_Distance(f.geom_3857, p.pt) AS d "
@@ -365,7 +373,7 @@ def query_layer(version: LayerVersion, point: SearchPoint, limit: int,
 
 # --- answers ---------------------------------------------------------------------------------
 
-MEASURE_LABEL = str(Feature._meta.get_field("measure").verbose_name)
+MEASURE_LABEL = "面积/长度"  # Feature.measure's verbose name (fields.py lists no label for it)
 MEASURE_UNITS = {"polygon": ("平方米", "m²"), "line": ("米", "m")}
 YES_NO = {"zh": ("是", "否"), "en": ("yes", "no")}
 TEXTS = {
@@ -403,11 +411,11 @@ def properties(layer: Layer, version: LayerVersion, row: dict[str, Any], lang: s
     return props
 
 
-def _format_value(value: Any, lang: str) -> str:
+def _format_value(value: Any, lang: str, decimals: int = 4) -> str:
     if isinstance(value, bool):
         return YES_NO[lang][0 if value else 1]
     if isinstance(value, float):
-        return f"{value:.4f}".rstrip("0").rstrip(".")
+        return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
@@ -426,8 +434,8 @@ def display_rows(layer: Layer, props: dict[str, Any], lang: str) -> list[dict[st
             for f in INDICATOR_FIELDS if not _empty(props[f.name])]
     if props["measure"] is not None and layer.geometry_type in MEASURE_UNITS:
         unit = MEASURE_UNITS[layer.geometry_type][1 if lang == "en" else 0]
-        rows.append({"label": names["measure"], "value": _format_value(props["measure"], lang),
-                     "unit": unit})
+        rows.append({"label": names["measure"],
+                     "value": _format_value(props["measure"], lang, 2), "unit": unit})
     for key, value in props["attributes"].items():
         if not _empty(value):
             rows.append({"label": key, "value": _format_value(value, lang), "unit": ""})

@@ -12,12 +12,14 @@ import hashlib
 import os
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 from django.conf import settings
 
 from layers.models import Layer, LayerVersion
 from tiles.cache import cache_dir
 from tiles.grids import GRIDS
+from tiles.legend import legend_file_url
 from tiles.mapnik_xml import mapnik_map_xml
 
 
@@ -67,11 +69,13 @@ def build_config(levels: tuple[str, ...]) -> dict[str, Any]:
                           "directory": str(cache_dir(layer, version.pk, grid.name))},
             }
         layers_conf.append({
-            "name": layer.code, "title": layer.name_zh,
+            # MapProxy's capabilities templates insert titles verbatim: escape them here.
+            "name": layer.code, "title": escape(layer.name_zh),
+            "legendurl": legend_file_url(layer, version),
             "sources": [f"{layer.code}_{g.name}" for g in GRIDS[:1]],
             "tile_sources": [f"{layer.code}_{g.name}" for g in GRIDS],
-            "md": {"abstract": f"{layer.name_en}. {layer.description}".strip(),
-                   "keyword_list": [{"keywords": [layer.get_category_display(),
+            "md": {"abstract": escape(f"{layer.name_en}. {layer.description}".strip()),
+                   "keyword_list": [{"keywords": [escape(str(layer.get_category_display())),
                                                   f"v{version.number}"]}]},
         })
     return {

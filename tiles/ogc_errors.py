@@ -29,13 +29,22 @@ class OgcError(Exception):
         super().__init__(message)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _text(value: str) -> str:
+    """Escaped for XML, without the control characters XML 1.0 cannot carry."""
+    return escape(_CONTROL.sub("", value))
+
+
 def wms_exception(error: OgcError, version: str) -> HttpResponse:
-    locator = f' locator="{escape(error.locator)}"' if error.locator else ""
+    locator = f' locator="{_text(error.locator)}"' if error.locator else ""
     if version == "1.1.1":
+        locator = ""  # the 1.1.1 DTD has no locator attribute
         body = ('<?xml version="1.0"?>\n<!DOCTYPE ServiceExceptionReport SYSTEM '
                 '"http://schemas.opengis.net/wms/1.1.1/exception_1_1_1.dtd">\n'
                 '<ServiceExceptionReport version="1.1.1">\n'
-                f'  <ServiceException code="{error.code}"{locator}>{escape(error.message)}'
+                f'  <ServiceException code="{error.code}"{locator}>{_text(error.message)}'
                 "</ServiceException>\n</ServiceExceptionReport>\n")
         content_type = "application/vnd.ogc.se_xml"
     else:
@@ -44,19 +53,19 @@ def wms_exception(error: OgcError, version: str) -> HttpResponse:
                 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
                 'xsi:schemaLocation="http://www.opengis.net/ogc '
                 'http://schemas.opengis.net/wms/1.3.0/exceptions_1_3_0.xsd">\n'
-                f'  <ServiceException code="{error.code}"{locator}>{escape(error.message)}'
+                f'  <ServiceException code="{error.code}"{locator}>{_text(error.message)}'
                 "</ServiceException>\n</ServiceExceptionReport>\n")
         content_type = "text/xml; charset=utf-8"
     return HttpResponse(body.encode(), status=400, content_type=content_type)
 
 
 def ows_exception(error: OgcError, status: int = 400) -> HttpResponse:
-    locator = f' locator="{escape(error.locator)}"' if error.locator else ""
+    locator = f' locator="{_text(error.locator)}"' if error.locator else ""
     body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
             '<ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows/1.1" version="1.0.0" '
             'xml:lang="zh-CN">\n'
             f'  <ows:Exception exceptionCode="{error.code}"{locator}>\n'
-            f"    <ows:ExceptionText>{escape(error.message)}</ows:ExceptionText>\n"
+            f"    <ows:ExceptionText>{_text(error.message)}</ows:ExceptionText>\n"
             "  </ows:Exception>\n</ows:ExceptionReport>\n")
     return HttpResponse(body.encode(), status=status, content_type="text/xml; charset=utf-8")
 
@@ -82,7 +91,7 @@ def _size(params: dict[str, str], name: str, limit: int) -> int:
     if raw is None:
         raise OgcError("MissingParameterValue", f"缺少参数 {name} (missing {name})",
                        name.lower())
-    if not raw.isdigit() or not 1 <= int(raw) <= limit:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= limit:
         raise OgcError("InvalidParameterValue", f"{name} 应为 1–{limit} 的整数 "
                        f"({name} must be an integer from 1 to {limit})", name.lower())
     return int(raw)

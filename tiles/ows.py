@@ -35,7 +35,11 @@ def _requested_layers(params: dict[str, str], path: str) -> list[str]:
     return names
 
 
+_LAYER_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
+
+
 def _audit_confidential(request: HttpRequest, names: list[str], levels: tuple[str, ...]) -> None:
+    names = [n for n in names if _LAYER_CODE.match(n)]  # anything else is no layer code
     if "confidential" not in levels or not names:
         return
     for code in Layer.objects.filter(code__in=names, access_level=Layer.Access.CONFIDENTIAL
@@ -78,14 +82,38 @@ def ows(request: HttpRequest, path: str = "") -> HttpResponse:
     else:
         environ["PATH_INFO"] = "/" + path
     response = _call_wsgi(mapproxy_app(levels), environ)
+    if response.status_code == 500 and response.content.startswith(b"internal error: invalid"):
+        # MapProxy's answer to an address it has no handler for (e.g. a bare /ows/wmts).
+        return ows_exception(OgcError("OperationNotSupported", "无效的服务地址或请求；参见 "
+                                      "/api/services (invalid service address or request)"))
     if response.status_code == 500 and b"ExceptionReport" in response.content[:600]:
-        # MapProxy reports a client's mistake (unknown layer, CRS, format) as a 500.
+        # MapProxy reports a client's mistake (unknown layer, CRS, format) as a 500, and
+        # echoes the request's text verbatim, control characters included.
         response.status_code = 400
+        response.content = _CONTROL_BYTES.sub(b"", response.content)
     if b"<TileMatrixSet>" in response.content[:4096] or path.endswith("WMTSCapabilities.xml"):
         response.content = _unpadded_matrix_ids(response.content)
+    elif operation == "getcapabilities" and service == "WMS" and response.status_code == 200:
+        response.content = _mark_queryable(response.content)
     return response
 
 
+def _mark_queryable(xml: bytes) -> bytes:
+    """Feature info is answered here, from PostGIS, for every named layer; MapProxy, which
+    does not know that, leaves `queryable` out and clients would not offer identify."""
+    from lxml import etree
+
+    try:
+        root = etree.fromstring(xml)
+    except etree.XMLSyntaxError:
+        return xml
+    for layer in root.iter("{*}Layer", "Layer"):
+        if layer.find("{*}Name") is not None or layer.find("Name") is not None:
+            layer.set("queryable", "1")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PADDED_ID = re.compile(rb"(<TileMatrix>\s*<ows:Identifier>)0(\d)(</ows:Identifier>)")
 
 
