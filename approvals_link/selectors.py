@@ -27,4 +27,6 @@ def visible_projects(actor: Any) -> QuerySet[Project]:
 
 def get_visible_project(actor: Any, project_code: str) -> Project | None:
     """None for unknown and for not-visible projects alike (no existence leak)."""
+    if "\x00" in project_code or len(project_code) > 32:
+        return None
     return visible_projects(actor).filter(project_code=project_code).first()

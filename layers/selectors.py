@@ -6,6 +6,7 @@ Every path that exposes a layer (API, pages, and later OGC services and tiles) g
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib.gis.geos import Polygon
@@ -13,6 +14,8 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from accounts.access import layer_access_levels
 from layers.models import Feature, Layer, LayerVersion
+
+LAYER_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
 
 
 def allowed_access_levels(actor: Any) -> list[str]:
@@ -25,7 +28,10 @@ def visible_layers(actor: Any) -> QuerySet[Layer]:
 
 
 def get_visible_layer(actor: Any, code: str) -> Layer | None:
-    """None both for an unknown layer and for one the user may not see (no existence leak)."""
+    """None both for an unknown layer and for one the user may not see (no existence leak).
+    Text that cannot be a layer code (NUL bytes, 1 000 characters) never reaches SQL."""
+    if not LAYER_CODE.match(code or ""):
+        return None
     return visible_layers(actor).filter(code=code).first()
 
 

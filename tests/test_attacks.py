@@ -21,6 +21,7 @@ INJECTIONS = [
     "' OR '1'='1", "1; DROP TABLE layers_feature; --", "1) OR (1=1", "\\'; SELECT pg_sleep(5); --",
     "%' UNION SELECT username, password FROM accounts_user --", "0x7f; --", "NaN", "1e309",
     "../../etc/passwd", "<script>alert(1)</script>", "' || (SELECT version()) || '",
+    "\x00", "KG\x00' OR 1=1", "x" * 5000,
 ]
 XSS = "<script>alert('xss')</script><img src=x onerror=alert(1)>"
 
