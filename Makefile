@@ -22,6 +22,7 @@ run: db
 	@$(PY) manage.py collectstatic --noinput -v 0
 	@echo "serving on http://127.0.0.1:$(PORT)/  (make stop to stop)"
 	@mkdir -p var/run
+	@$(PY) manage.py clear_metrics -v 0
 	@exec .venv/bin/gunicorn config.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) \
 		--threads $(THREADS) --pid var/run/gunicorn.pid --access-logfile - \
 		--no-control-socket --timeout 120

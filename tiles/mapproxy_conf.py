@@ -78,12 +78,19 @@ def build_config(levels: tuple[str, ...]) -> dict[str, Any]:
                    "keyword_list": [{"keywords": [escape(str(layer.get_category_display())),
                                                   f"v{version.number}"]}]},
         })
+    if not layers_conf:
+        # Nothing published (yet) for these levels: a valid service with one empty layer.
+        empty = Path(settings.MAPPROXY_DIR) / "mapnik" / "empty.xml"
+        _write_atomic(empty, '<?xml version="1.0" encoding="utf-8"?>\n'
+                             '<Map srs="epsg:3857" background-color="transparent"/>\n')
+        sources["empty_src"] = {"type": "mapnik", "mapfile": str(empty), "transparent": True}
     return {
         "base": str(settings.BASE_DIR / "mapproxy.yaml"),
         "services": {"wms": {"max_output_pixels": list(settings.WMS_MAX_SIZE),
                              "featureinfo_types": ["html", "json"]},
                      "wmts": {}},
-        "layers": layers_conf or [{"name": "empty", "title": "（无可用图层）"}],
+        "layers": layers_conf or [{"name": "empty", "title": "（无可用图层）",
+                                   "sources": ["empty_src"]}],
         "caches": caches,
         "sources": sources,
         "globals": {

@@ -13,23 +13,28 @@ What a tile holds (the MVT layer is named after the layer code):
 - every feature whose bounding box meets the tile plus its 256/4096 buffer — no LIMIT, so a
   tile is never silently truncated (ST_AsMVTGeom itself only drops features smaller than
   half a tile unit, i.e. invisible ones);
-- geometry clipped to the buffer, simplified below `MVT_SIMPLIFY_MAX_ZOOM` with a tolerance
-  of `MVT_SIMPLIFY_PX` screen pixels (a fraction of a pixel of a 256-pixel tile: invisible,
-  and it halves the work of ST_AsMVTGeom), untouched at high zooms; collapsed small
-  polygons are kept (preserveCollapsed) so simplification never removes a feature;
+- geometry clipped to the buffer; up to `MVT_SIMPLIFY_MAX_ZOOM`, features lying wholly
+  inside the tile are first simplified with a tolerance of `MVT_SIMPLIFY_PX` screen pixels
+  (a fraction of a pixel of a 256-pixel tile: invisible, and it halves the work of
+  ST_AsMVTGeom), keeping collapsed small polygons (preserveCollapsed); features crossing
+  the tile edge are not, so simplification cannot pull them out of the buffer. No
+  simplification at high zooms;
 - from `MVT_DETAIL_MIN_ZOOM` on, the attributes the page's identify panel and legend use:
   `id` and every typed field of layers.fields.INDICATOR_FIELDS (parcel_no, land use code and
   name, name, land area, FAR, density, green ratio, height, mandatory, approval), plus, for
   layers that are not regulatory plans, their other source attributes (road class, red-line
-  width, ...). Below that zoom only what styling needs: id, land_use_code, land_use_name,
-  name (identify fetches `/api/layers/{code}/features/{id}`). Empty values are left out.
-  This keeps the densest z12 tile of the 100 000-parcel benchmark far below 500 KB.
-- the MVT feature id is the feature's database id (MapLibre `feature.id`); `id` is also a
-  property for clients that only read properties (Leaflet.VectorGrid, QGIS).
+  width, ...). Below that zoom only what styling and the legend need: land_use_code,
+  land_use_name, name (identify there fetches `/api/layers/{code}/features/{id}`). Empty
+  values are left out. This keeps the densest z12 tile of the 100 000-parcel benchmark far
+  below 500 KB.
+- at every zoom the MVT feature id is the feature's database id (MapLibre `feature.id`,
+  Leaflet.VectorGrid `getFeatureId: f => f.id`); from MVT_DETAIL_MIN_ZOOM it is also the
+  property `id`, for clients that only read properties (QGIS, OpenLayers identify).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import zlib
@@ -114,11 +119,40 @@ _LOOKUP_SQL = (
 _VERIFY_SQL = "SELECT revision, state = 'published' FROM layers_layerversion WHERE id = %s"
 
 
-def _cursor() -> psycopg.Cursor:
-    """A server-side-binding cursor on Django's kept-open connection: the tile statements are
-    prepared once per connection (Django's own cursors bind client-side, never prepared)."""
+def _connection() -> psycopg.Connection:
     connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
+    return connection.connection
+
+
+def _cursor() -> psycopg.Cursor:
+    """A plain psycopg cursor on Django's kept-open connection (trap 4: a new connection
+    costs far more than the query). Warm, each statement plans in about 0.1 ms, so they are
+    not prepared: Django keeps server-side prepared statements off (connection poolers)."""
+    return psycopg.Cursor(_connection())
+
+
+def _fetch_serial(sql: str, params: dict) -> tuple | None:
+    """Run one tile statement without parallel workers, in one round trip (pipeline).
+
+    A tile is one small aggregate: under concurrent load, parallel workers only add CPU
+    (start-up, partial tiles to combine) that the other requests need. The setting is
+    restored at once, so other queries on the shared connection are unaffected."""
+    conn = _connection()
+    before, query, after = psycopg.Cursor(conn), psycopg.Cursor(conn), psycopg.Cursor(conn)
+    try:
+        with conn.pipeline():
+            before.execute("SET max_parallel_workers_per_gather = 0")
+            query.execute(sql, params)
+            after.execute("RESET max_parallel_workers_per_gather")
+        return query.fetchone()
+    except Exception:
+        if not conn.closed:
+            with contextlib.suppress(Exception):
+                conn.execute("RESET max_parallel_workers_per_gather")
+        raise
+    finally:
+        for cur in (before, query, after):
+            cur.close()
 
 
 def lookup(code: str) -> tuple[str | None, Target | None]:
@@ -127,7 +161,7 @@ def lookup(code: str) -> tuple[str | None, Target | None]:
     if len(code) > 40:
         return None, None
     with _cursor() as cur:
-        cur.execute(_LOOKUP_SQL, (code,), prepare=True)
+        cur.execute(_LOOKUP_SQL, (code,))
         row = cur.fetchone()
         if row is None:
             cur.execute("SELECT access_level FROM layers_layer WHERE code = %s", (code,))
@@ -139,7 +173,7 @@ def lookup(code: str) -> tuple[str | None, Target | None]:
 def current_revision(version_id: int) -> tuple[int, bool] | None:
     """(revision, still published) of a version: the check after writing a cached tile."""
     with _cursor() as cur:
-        cur.execute(_VERIFY_SQL, (version_id,), prepare=True)
+        cur.execute(_VERIFY_SQL, (version_id,))
         row = cur.fetchone()
     return (int(row[0]), bool(row[1])) if row else None
 
@@ -159,8 +193,10 @@ def _column(field_name: str, kind: str) -> str:
 
 def attribute_columns(category: str, detailed: bool) -> list[str]:
     if not detailed:
+        # The feature id travels as the MVT feature id only: as a property every unique id
+        # is one more entry in the tile's value table (bytes, and encoding time).
         kinds = {f.name: f.kind for f in INDICATOR_FIELDS}
-        return ["f.id", *(_column(n, kinds[n]) for n in _LIGHT_FIELDS)]
+        return [_column(n, kinds[n]) for n in _LIGHT_FIELDS]
     cols = ["f.id", *(_column(f.name, f.kind) for f in INDICATOR_FIELDS)]
     if category != Layer.Category.REGULATORY_PLAN:
         # Source attributes without a typed field (road class, red-line width, ...): a jsonb
@@ -174,7 +210,11 @@ def tile_sql(table: str, by_version: bool, category: str, geometry_type: str, de
              simplify: bool) -> str:
     geom = "f.geom_3857"
     if simplify and geometry_type != Layer.GeometryType.POINT:
-        geom = "ST_Simplify(f.geom_3857, %(tolerance)s::float8, true)"
+        # Only features wholly inside the tile are simplified: one that crosses its edge
+        # could otherwise be pulled out of the thin buffer and go missing there.
+        geom = ("CASE WHEN f.geom_3857 @ ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int) "
+                "THEN ST_Simplify(f.geom_3857, %(tolerance)s::float8, true) "
+                "ELSE f.geom_3857 END")
     where = "f.geom_3857 && ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int, " \
             f"margin => {MARGIN})"
     if by_version:
@@ -185,7 +225,9 @@ def tile_sql(table: str, by_version: bool, category: str, geometry_type: str, de
         f"SELECT f.id AS fid, {cols}, "
         f"ST_AsMVTGeom({geom}, ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int), "
         f"{EXTENT}, {BUFFER}, true) AS geom "
-        f"FROM {table} f WHERE {where}) t WHERE t.geom IS NOT NULL"
+        # No "WHERE geom IS NOT NULL" outside: PostgreSQL would push it down and compute
+        # ST_AsMVTGeom twice per row; ST_AsMVT skips rows whose geometry vanished.
+        f"FROM {table} f WHERE {where}) t"
     )
 
 
@@ -213,9 +255,12 @@ def statement(target: Target, z: int, x: int, y: int) -> tuple[str, dict]:
 def render(target: Target, z: int, x: int, y: int) -> bytes:
     """The tile's MVT bytes (b"" when no feature meets it)."""
     sql, params = statement(target, z, x, y)
-    with _cursor() as cur:
-        cur.execute(sql, params, prepare=True)
-        row = cur.fetchone()
+    if z <= int(setting("MVT_SERIAL_MAX_ZOOM", 14)):
+        row = _fetch_serial(sql, params)
+    else:  # small tiles: the planner never goes parallel, spare the round trip's extras
+        with _cursor() as cur:
+            cur.execute(sql, params)
+            row = cur.fetchone()
     return bytes(row[0]) if row and row[0] is not None else b""
 
 
@@ -226,10 +271,13 @@ def digest(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 
-def gzip_bytes(raw: bytes) -> bytes:
+def gzip_bytes(raw: bytes, stored: bool = True) -> bytes:
+    """gzip of a tile: thoroughly for the cache (compressed once, sent many times), fast
+    for a response that is not stored (level 1 costs a third of level 6, ~10% larger)."""
     if not raw:
         return b""
-    return zlib.compress(raw, int(setting("MVT_GZIP_LEVEL", 6)), wbits=31)
+    level = int(setting("MVT_GZIP_LEVEL", 6)) if stored else 1
+    return zlib.compress(raw, level, wbits=31)
 
 
 def gunzip_bytes(data: bytes) -> bytes:

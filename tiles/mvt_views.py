@@ -127,7 +127,7 @@ def mvt_tile(request: HttpRequest, layer: str, z: Any, x: Any, y: Any) -> HttpRe
         _metrics(False)
         raw = mvt.render(target, z, x, y)
         etag = mvt.digest(raw)
-        gz = mvt.gzip_bytes(raw) if (use_cache or gzip_ok) else b""
+        gz = mvt.gzip_bytes(raw, stored=use_cache) if (use_cache or gzip_ok) else b""
         if use_cache:
             mvt_cache.write(target, z, x, y, mvt_cache.CachedTile(etag, gz))
 

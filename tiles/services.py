@@ -41,3 +41,18 @@ def mapproxy_app(levels: tuple[str, ...]) -> Any:
         _apps[levels] = (generation, app)
         log.info("MapProxy configuration %s loaded", path.name)
         return app
+
+
+def ready_check() -> bool:
+    """Readiness: the public map service configuration builds and MapProxy answers its
+    capabilities (cheap once built: the application is kept)."""
+    from io import BytesIO
+
+    status: list[str] = []
+    environ = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "/ows", "PATH_INFO": "/service",
+               "QUERY_STRING": "SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0",
+               "SERVER_NAME": "localhost", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+               "wsgi.input": BytesIO(), "HTTP_HOST": "localhost"}
+    body = mapproxy_app(("public",))(environ, lambda s, h, e=None: status.append(s))
+    content = b"".join(body)
+    return status[0].startswith("200") and b"WMS_Capabilities" in content

@@ -1,0 +1,2 @@
+"""Operations: liveness and readiness, Prometheus metrics, alert rules and notifications,
+and the system administrator's operations page (README, "Monitoring")."""
