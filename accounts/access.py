@@ -89,10 +89,21 @@ def deny(actor: Any, function: str, obj: str = "") -> PermissionDenied:
                             f"(not allowed: {FUNCTIONS[function][1]})")
 
 
+# Functions every visitor has; their use is not worth an audit record each time.
+UNAUDITED_FUNCTIONS = {"map.public"}
+
+
 def require(actor: Any, function: str, obj: str = "") -> Principal:
+    """Refuse (audited) or allow; an allowed use of a protected function is audited too."""
     principal = principal_of(actor)
     if not principal.can(function):
         raise deny(actor, function, obj)
+    if function not in UNAUDITED_FUNCTIONS:
+        from audit.services import record
+
+        request = getattr(actor, "_request", actor)
+        record("function.use", request=request if isinstance(request, HttpRequest) else None,
+               principal=principal, obj=obj or function, detail={"function": function})
     return principal
 
 
@@ -136,9 +147,8 @@ class Requires(BasePermission):
         return type(f"Requires_{function.replace('.', '_')}", (cls,), {"function": function})
 
     def has_permission(self, request: Any, view: Any) -> bool:
-        if principal_of(request).can(self.function):
-            return True
-        raise deny(request, self.function, request.path)
+        require(request, self.function, request.path)
+        return True
 
 
 def layer_access_levels(actor: Any) -> list[str]:
