@@ -6,6 +6,7 @@ WORKERS ?= 2
 THREADS ?= 4
 DEMO_PARCELS ?= 5000
 DEMO_PROJECTS ?= 200
+SEED_ZOOM ?= 0-11
 
 .PHONY: run test setup db stop lint bench-import clean-db
 
@@ -19,6 +20,7 @@ db: setup
 run: db
 	@$(PY) manage.py load_demo --if-empty --parcels $(DEMO_PARCELS) --projects $(DEMO_PROJECTS)
 	@$(PY) manage.py create_admins --demo-accounts
+	@$(PY) manage.py seed_tiles --zoom $(SEED_ZOOM) --threads 2 -v 0
 	@$(PY) manage.py collectstatic --noinput -v 0
 	@echo "serving on http://127.0.0.1:$(PORT)/  (make stop to stop)"
 	@mkdir -p var/run
