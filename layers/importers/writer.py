@@ -9,17 +9,20 @@ so a failure leaves no table and no version behind.
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 import shapely
 from django.contrib.gis.geos import Polygon as GEOSPolygon
-from django.db import connection
+from django.db import connection, transaction
 
 from layers.fields import INDICATOR_FIELDS
 from layers.models import Feature, LayerVersion
 
+log = logging.getLogger(__name__)
 _PG_TYPES = {"text": "text", "float": "float8", "bool": "bool", "date": "date"}
 _NAMES = [f.name for f in INDICATOR_FIELDS]
 _DEFAULTS = {f.name: ("" if f.kind == "text" else None) for f in INDICATOR_FIELDS}
@@ -93,7 +96,10 @@ class PartitionWriter(AbstractContextManager):
             int(self.version.pk)
         self._cursor.execute(f"ALTER TABLE {parent} ATTACH PARTITION {part} "
                              f"FOR VALUES IN ({vid})")
-        self._cursor.execute(f"ANALYZE {part}")
+        # Planner statistics are gathered right after the commit, off the import's path
+        # (a new partition is only read once its version is published).
+        transaction.on_commit(lambda: threading.Thread(target=_analyze, args=(part,),
+                                                       daemon=True).start())
         x0, y0, x1, y1 = (float(v) for v in self.bounds)
         if self.count:
             if x1 - x0 < 1e-9 or y1 - y0 < 1e-9:
@@ -102,6 +108,16 @@ class PartitionWriter(AbstractContextManager):
             self.version.extent.srid = 4490
         self.version.feature_count = self.count
         self.version.save(update_fields=["extent", "feature_count"])
+
+
+def _analyze(table: str) -> None:
+    try:
+        with connection.cursor() as cur:
+            cur.execute(f"ANALYZE {table}")
+    except Exception:
+        log.warning("ANALYZE %s failed", table, exc_info=True)
+    finally:
+        connection.close()  # this thread's own connection
 
 
 def drop_partition(version_id: int) -> None:
