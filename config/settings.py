@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "tiles",
     "approvals_link",
     "ops",
+    "blueprint",
 ]
 
 MIDDLEWARE = [

@@ -92,16 +92,11 @@ def _prepared_chunks(batch: FeatureBatch, epsg: int, kind: str, plan: AttributeP
             yield ready
 
 
-def import_batch(layer: Layer, batch: FeatureBatch, *, source_name: str, source_sha256: str = "",
-                 declared_epsg: int | None = None, effective_date: dt.date | None = None,
-                 imported_by: str = "", field_map: dict[str, str] | None = None,
-                 allow_rejects: bool = False, publish: bool = False, note: str = "",
-                 progress: Progress | None = None) -> tuple[LayerVersion, ImportReport]:
-    """Validate a batch and write it as a new version of `layer`, whole or not at all."""
-    started = time.perf_counter()
-    report = ImportReport(source_name=source_name, source_format=batch.source_format,
-                          read=len(batch), crs_note=batch.crs_note)
-    report.problems.extend(batch.warnings)
+def resolve_source_crs(batch: FeatureBatch, declared_epsg: int | None,
+                       report: ImportReport) -> int:
+    """The CRS a batch's coordinates are in: a declared one overrides the file's (with a
+    warning); none at all, or an unknown code, rejects the input. Sets report.source_epsg.
+    Shared by imports and the blueprint boundary check (blueprint/services.py)."""
     epsg = declared_epsg or batch.epsg
     if declared_epsg and batch.epsg and declared_epsg != batch.epsg:
         report.problems.append(Problem(
@@ -117,6 +112,20 @@ def import_batch(layer: Layer, batch: FeatureBatch, *, source_name: str, source_
         report.problems.append(Problem(f"未知的坐标系 EPSG:{epsg} (unknown EPSG code)"))
         raise ImportRejected(report, code="unknown_crs") from None
     report.source_epsg = epsg
+    return epsg
+
+
+def import_batch(layer: Layer, batch: FeatureBatch, *, source_name: str, source_sha256: str = "",
+                 declared_epsg: int | None = None, effective_date: dt.date | None = None,
+                 imported_by: str = "", field_map: dict[str, str] | None = None,
+                 allow_rejects: bool = False, publish: bool = False, note: str = "",
+                 progress: Progress | None = None) -> tuple[LayerVersion, ImportReport]:
+    """Validate a batch and write it as a new version of `layer`, whole or not at all."""
+    started = time.perf_counter()
+    report = ImportReport(source_name=source_name, source_format=batch.source_format,
+                          read=len(batch), crs_note=batch.crs_note)
+    report.problems.extend(batch.warnings)
+    epsg = resolve_source_crs(batch, declared_epsg, report)
     plan = plan_attributes(batch, field_map)
     report.problems.extend(plan.problems)
     report.field_mapping = plan.mapping
@@ -178,6 +187,16 @@ def import_batch(layer: Layer, batch: FeatureBatch, *, source_name: str, source_
     return version, report
 
 
+def require_declared_crs_for_dxf(batch: FeatureBatch, declared_epsg: int | None,
+                                 name: str) -> None:
+    """DXF carries no CRS: reading one without a declared CRS is rejected up front."""
+    if batch.source_format == "dxf" and declared_epsg is None:
+        report = ImportReport(source_name=name, source_format="dxf", read=len(batch),
+                              problems=[Problem("DXF 不含坐标系，请声明坐标系（如 EPSG:4525）"
+                                                " (DXF has no CRS: declare one)")])
+        raise ImportRejected(report, code="unknown_crs")
+
+
 def import_file(layer: Layer, path: Path, *, source_name: str | None = None,
                 declared_epsg: int | None = None, encoding: str | None = None,
                 dxf_layers: list[str] | None = None, source_layer: str | None = None,
@@ -197,11 +216,7 @@ def import_file(layer: Layer, path: Path, *, source_name: str | None = None,
             raise ImportRejected(report, code=exc.code) from None
         if progress:
             progress("read", 1, 1)
-        if batch.source_format == "dxf" and declared_epsg is None:
-            report = ImportReport(source_name=name, source_format="dxf", read=len(batch),
-                                  problems=[Problem("DXF 不含坐标系，请声明坐标系（如 EPSG:4525）"
-                                                    " (DXF has no CRS: declare one)")])
-            raise ImportRejected(report, code="unknown_crs")
+        require_declared_crs_for_dxf(batch, declared_epsg, name)
         return import_batch(layer, batch, source_name=name, source_sha256=sha256_of(path),
                             declared_epsg=declared_epsg, **kwargs)
 

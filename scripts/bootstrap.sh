@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(postgresql-15-postgis-3 postgresql-client-15 gdal-bin
-  fonts-wqy-microhei)  # CJK font for WMS legend labels (tiles/legend.py)
+  fonts-wqy-microhei  # CJK font for WMS legend labels (tiles/legend.py)
+  chromium)  # headless browser for tests/test_blueprint_page.py (Playwright, executable_path)
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do

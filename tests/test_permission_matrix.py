@@ -99,6 +99,12 @@ ENDPOINTS = [
     ("get", "/ows", None, "ows"),
     ("get", "/api/services", None, "api/services"),  # service directory (tiles/directory.py)
     ("get", "/services/", None, "services/"),
+    ("get", "/blueprint/", None, "blueprint/"),  # the blueprint page (public)
+    # Blueprint page API (blueprint/api.py): layer visibility applies inside identify/search.
+    ("get", "/blueprint/api/identify?lon=111.84&lat=33.06", None, "blueprint/api/identify"),
+    ("get", "/blueprint/api/search?q=111.84,33.06", None, "blueprint/api/search"),
+    ("post", "/blueprint/api/measure", None, "blueprint/api/measure"),
+    ("post", "/blueprint/api/boundary-check", "boundary.check", "blueprint/api/boundary-check"),
 ]
 # Layer endpoints: open to whoever may see the layer's access level (404 otherwise).
 LAYER_ENDPOINTS = [
