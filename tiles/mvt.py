@@ -55,7 +55,8 @@ MARGIN = BUFFER / EXTENT  # of a tile width
 WEBMERCATOR_HALF = 20037508.342789244
 CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
 
-_INT = re.compile(r"^[0-9]{1,10}$")
+_INT = re.compile(r"^[0-9]+$")
+_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")  # models.LAYER_CODE_VALIDATOR
 
 
 def setting(name: str, default):
@@ -77,10 +78,10 @@ def parse_tile(z: object, x: object, y: object) -> tuple[int, int, int]:
     values = []
     for name, raw in (("z", z), ("x", x), ("y", y)):
         text = str(raw)
-        if not _INT.match(text):
+        if not text.isascii() or not _INT.match(text):
             raise TileError(400, "invalid_tile",
                             f"{name} 应为非负整数 (must be a non-negative integer): {text[:20]!r}")
-        values.append(int(text))
+        values.append(int(text) if len(text) <= 20 else 1 << 70)  # huge: out of range below
     zi, xi, yi = values
     if zi > MAX_ZOOM:
         raise TileError(400, "invalid_tile",
@@ -158,7 +159,7 @@ def _fetch_serial(sql: str, params: dict) -> tuple | None:
 def lookup(code: str) -> tuple[str | None, Target | None]:
     """(access level, target) of the layer `code`; (None, None) when there is no such layer,
     (level, None) when it has no published version. Access is decided by the caller."""
-    if len(code) > 40:
+    if not _CODE.match(code):  # not a layer code (NUL bytes, slashes, 1000 characters...)
         return None, None
     with _cursor() as cur:
         cur.execute(_LOOKUP_SQL, (code,))
@@ -278,7 +279,3 @@ def gzip_bytes(raw: bytes, stored: bool = True) -> bytes:
         return b""
     level = int(setting("MVT_GZIP_LEVEL", 6)) if stored else 1
     return zlib.compress(raw, level, wbits=31)
-
-
-def gunzip_bytes(data: bytes) -> bytes:
-    return zlib.decompress(data, wbits=31) if data else b""

@@ -1,8 +1,10 @@
 """The on-disk cache of rendered vector tiles, and its exact invalidation.
 
 Layout: `{TILE_CACHE_DIR}/mvt/{layer code}/v{version id}/{z}/{x}/{y}.mvt`, one file per tile:
-a 4-byte magic, the tile's validator (its hash) and the gzip-compressed MVT (empty for a tile
-without features). Clients that accept gzip get the stored bytes as they are.
+a 4-byte magic, the tile's validator (its hash), the length of the gzip-compressed MVT, that
+gzip and the MVT itself (both empty for a tile without features). Clients that accept gzip
+get the stored gzip bytes as they are, the others the stored MVT: a hit never compresses
+nor decompresses (the plain copy costs disk, not CPU).
 
 Staying correct:
 - A request reads the cache only after `mvt.lookup` fetched the published version and its
@@ -44,9 +46,9 @@ from tiles import mvt
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"MVT1"
+MAGIC = b"MVT2"
 DIGEST_LEN = 24  # hex characters of mvt.digest()
-HEADER_LEN = len(MAGIC) + DIGEST_LEN
+HEADER_LEN = len(MAGIC) + DIGEST_LEN + 4  # + length of the gzip part (big-endian)
 REV_DIR = ".rev"
 
 
@@ -70,6 +72,7 @@ def tile_path(code: str, version_id: int, z: int, x: int, y: int) -> Path:
 class CachedTile:
     etag: str
     gz: bytes  # gzip of the MVT; b"" for an empty tile
+    raw: bytes  # the MVT; b"" for an empty tile
 
 
 def read(target: mvt.Target, z: int, x: int, y: int) -> CachedTile | None:
@@ -83,7 +86,9 @@ def read(target: mvt.Target, z: int, x: int, y: int) -> CachedTile | None:
         return None
     if len(data) < HEADER_LEN or not data.startswith(MAGIC):
         return None
-    return CachedTile(data[len(MAGIC):HEADER_LEN].decode("ascii"), data[HEADER_LEN:])
+    gz_end = HEADER_LEN + int.from_bytes(data[HEADER_LEN - 4:HEADER_LEN], "big")
+    return CachedTile(data[len(MAGIC):HEADER_LEN - 4].decode("ascii"),
+                      data[HEADER_LEN:gz_end], data[gz_end:])
 
 
 def write(target: mvt.Target, z: int, x: int, y: int, tile: CachedTile) -> None:
@@ -94,7 +99,8 @@ def write(target: mvt.Target, z: int, x: int, y: int, tile: CachedTile) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
         with open(tmp, "wb") as f:
-            f.write(MAGIC + tile.etag.encode("ascii") + tile.gz)
+            f.write(MAGIC + tile.etag.encode("ascii") + len(tile.gz).to_bytes(4, "big")
+                    + tile.gz + tile.raw)
         os.replace(tmp, path)
     except OSError:
         log.warning("could not cache tile %s/%s/%s/%s", target.code, z, x, y, exc_info=True)

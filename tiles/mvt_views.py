@@ -119,26 +119,22 @@ def mvt_tile(request: HttpRequest, layer: str, z: Any, x: Any, y: Any) -> HttpRe
     gzip_ok = accepts_gzip(request)
     use_cache = mvt_cache.enabled() and mvt_cache.trusted(target)
     cached = mvt_cache.read(target, z, x, y) if use_cache else None
-    raw: bytes | None = None
     if cached is not None:
         _metrics(True)
-        etag, gz = cached.etag, cached.gz
+        etag, gz, raw = cached.etag, cached.gz, cached.raw
     else:
         _metrics(False)
         raw = mvt.render(target, z, x, y)
         etag = mvt.digest(raw)
         gz = mvt.gzip_bytes(raw, stored=use_cache) if (use_cache or gzip_ok) else b""
         if use_cache:
-            mvt_cache.write(target, z, x, y, mvt_cache.CachedTile(etag, gz))
+            mvt_cache.write(target, z, x, y, mvt_cache.CachedTile(etag, gz, raw))
 
     encoded = gzip_ok and bool(gz)
     if _matches(request.META.get("HTTP_IF_NONE_MATCH", ""), etag):
         response = HttpResponse(status=304)
     else:
-        if not encoded and raw is None:
-            raw = mvt.gunzip_bytes(gz)
-        body = gz if encoded else raw
-        response = HttpResponse(body, content_type=mvt.CONTENT_TYPE)
+        response = HttpResponse(gz if encoded else raw, content_type=mvt.CONTENT_TYPE)
         if encoded:
             response["Content-Encoding"] = "gzip"
     response["ETag"] = f'"{etag}-gz"' if encoded else f'"{etag}"'
