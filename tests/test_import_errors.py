@@ -31,7 +31,7 @@ from tests.conftest import (
 )
 
 pytestmark = pytest.mark.django_db
-SAMPLE_TXT = Path(__file__).resolve().parents[2] / "shared" / "samples" / "redline_example.txt"
+SAMPLE_TXT = Path(__file__).resolve().parent / "data" / "redline_example.txt"
 # The sample's lines (GBK): 1 [属性描述], 2-11 keys, 12 [地块坐标], 13 parcel header, 14-19 points.
 SAMPLE_LINES = SAMPLE_TXT.read_bytes().decode("gbk").splitlines()
 

@@ -11,6 +11,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from django.conf import settings
+from django.db import connection
 
 from layers.importers.writer import partition_name
 from layers.models import Layer, LayerVersion
@@ -54,25 +55,45 @@ def _symbolizers(geometry_type: str, spec: dict[str, Any]) -> str:
             f"width={quoteattr(str(size))} height={quoteattr(str(size))}/>")
 
 
-def _filter(field: str, value: str, match: str) -> str:
-    safe = "".join(ch for ch in value if ch.isalnum())  # codes are alphanumeric
-    if match == "prefix":
-        return f"[{field}].match('^{safe}')"
-    return f"[{field}] = '{safe}'"
+def _safe(value: str) -> str:
+    return "".join(ch for ch in value if ch.isalnum())  # codes are alphanumeric
 
 
-def style_xml(layer: Layer) -> str:
+def present_values(version: LayerVersion, field: str) -> list[str]:
+    """The distinct values of the class field in this version (a handful of land-use
+    codes), so the style tests equality against them instead of ~130 regular expressions."""
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT DISTINCT {field} FROM {partition_name(version.pk)} "
+                    f"WHERE {field} <> ''")
+        return sorted(str(r[0]) for r in cur.fetchall())
+
+
+def style_xml(layer: Layer, present: list[str] | None = None) -> str:
     spec = layer.style or {}
     classes = spec.get("classes") or {}
-    rules = []
     field = classes.get("field")
-    match = classes.get("match", "exact")
-    # Most specific class first; the style stops at the first rule that matches.
-    for item in sorted(class_items(spec), key=lambda i: -len(str(i["value"]))):
-        merged = {**spec, **{k: v for k, v in item.items() if k not in ("value", "label_zh",
-                                                                        "label_en")}}
-        rules.append(f"<Rule><Filter>{escape(_filter(field, str(item['value']), match))}"
-                     f"</Filter>{_symbolizers(layer.geometry_type, merged)}</Rule>")
+    match = classes.get("match", "prefix" if classes.get("scheme") == "land_use" else "exact")
+    items = class_items(spec)
+    rules = []
+    if field and present is not None:
+        # Each present value takes its most specific class; one equality rule per class.
+        by_item: dict[int, list[str]] = {}
+        ordered = sorted(range(len(items)), key=lambda i: -len(str(items[i]["value"])))
+        for value in present:
+            for i in ordered:
+                item_value = str(items[i]["value"])
+                if value == item_value or (match == "prefix" and value.startswith(item_value)):
+                    by_item.setdefault(i, []).append(value)
+                    break
+        for i, values in by_item.items():
+            safe = [v for v in values if _safe(v) == v]
+            if not safe:
+                continue
+            merged = {**spec, **{k: v for k, v in items[i].items()
+                                 if k not in ("value", "label_zh", "label_en")}}
+            condition = " or ".join(f"[{field}] = '{v}'" for v in safe)
+            rules.append(f"<Rule><Filter>{escape(condition)}</Filter>"
+                         f"{_symbolizers(layer.geometry_type, merged)}</Rule>")
     rules.append(f"<Rule>{'<ElseFilter/>' if rules else ''}"
                  f"{_symbolizers(layer.geometry_type, spec)}</Rule>")
     return (f"<Style name={quoteattr(layer.code)} filter-mode=\"first\">"
@@ -96,7 +117,7 @@ def mapnik_map_xml(layer: Layer, version: LayerVersion, srid: int) -> str:
     return (
         f"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
         f"<Map srs=\"epsg:{srid}\" background-color=\"transparent\">"
-        f"{style_xml(layer)}"
+        f"{style_xml(layer, present_values(version, field) if field else None)}"
         f"<Layer name={quoteattr(layer.code)} srs=\"epsg:{srid}\">"
         f"<StyleName>{escape(layer.code)}</StyleName>"
         f"<Datasource>{datasource}</Datasource></Layer></Map>\n")
