@@ -261,6 +261,7 @@ OGCAPI_LIMIT_MAX = env_int("OGCAPI_LIMIT_MAX", 10_000)
 # --- Map services (the tile cache folder TILE_CACHE_DIR is set with the ops settings) -----
 MAPPROXY_DIR = VAR_DIR / "mapproxy"  # generated MapProxy configurations and Mapnik maps
 TILE_META_SIZE = (1, 1)  # tiles rendered one by one: the same work as a WMS GetMap
+TILE_CACHE_STORE = env_bool("TILE_CACHE_STORE", True)  # false: render every request (bench)
 WMS_MAX_SIZE = (env_int("WMS_MAX_WIDTH", 4096), env_int("WMS_MAX_HEIGHT", 4096))
 MAPNIK_DB_POOL = env_int("MAPNIK_DB_POOL", 8)
 # Map-service requests per client address and minute, in each worker (0: no limit).

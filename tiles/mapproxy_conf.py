@@ -67,6 +67,8 @@ def build_config(levels: tuple[str, ...]) -> dict[str, Any]:
                 "meta_size": list(settings.TILE_META_SIZE), "meta_buffer": 0,
                 "cache": {"type": "file", "directory_layout": "tms",
                           "directory": str(cache_dir(layer, version.pk, grid.name))},
+                # Off only to measure rendering (bench/): every request renders.
+                "disable_storage": not settings.TILE_CACHE_STORE,
             }
         layers_conf.append({
             # MapProxy's capabilities templates insert titles verbatim: escape them here.
