@@ -89,21 +89,12 @@ def deny(actor: Any, function: str, obj: str = "") -> PermissionDenied:
                             f"(not allowed: {FUNCTIONS[function][1]})")
 
 
-# Functions every visitor has; their use is not worth an audit record each time.
-UNAUDITED_FUNCTIONS = {"map.public"}
-
-
 def require(actor: Any, function: str, obj: str = "") -> Principal:
-    """Refuse (audited) or allow; an allowed use of a protected function is audited too."""
+    """Refuse (audited) or allow. Allowed uses are audited by what they do: explicit
+    records in the views and the audit middleware's record of every write."""
     principal = principal_of(actor)
     if not principal.can(function):
         raise deny(actor, function, obj)
-    if function not in UNAUDITED_FUNCTIONS:
-        from audit.services import record
-
-        request = getattr(actor, "_request", actor)
-        record("function.use", request=request if isinstance(request, HttpRequest) else None,
-               principal=principal, obj=obj or function, detail={"function": function})
     return principal
 
 

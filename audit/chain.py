@@ -127,8 +127,12 @@ def database_name(using: str = "default") -> str:
 
 
 def is_test_database(using: str = "default") -> bool:
-    conn = connections[using]
-    return conn.settings_dict["NAME"] == conn.creation._get_test_db_name()
+    """A database the test runner created: its configured TEST name, or Django's default
+    "test_" prefix (during a run NAME already holds the test database's name)."""
+    settings_dict = connections[using].settings_dict
+    name = settings_dict["NAME"]
+    configured = (settings_dict.get("TEST") or {}).get("NAME")
+    return name == configured or str(name).startswith("test_")
 
 
 def chain_id(using: str = "default") -> str:

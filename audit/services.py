@@ -78,9 +78,10 @@ def jsonable(value: Any, depth: int = 0) -> Any:
 def record(event_type: str, *, request: HttpRequest | None = None, principal: Any = None,
            obj: str = "", result: str = AuditRecord.Result.SUCCESS,
            detail: dict[str, Any] | None = None, before: Any = None,
-           after: Any = None) -> AuditRecord:
+           after: Any = None, covers_request: bool = True) -> AuditRecord:
     """Append one record. `principal` defaults to the request's; `before`/`after` hold the
-    state of changed data."""
+    state of changed data. `covers_request=False` leaves the request to the middleware's
+    generic record (for records made before the outcome is known)."""
     from accounts.access import principal_of
 
     request = getattr(request, "_request", request)  # a DRF request wraps Django's
@@ -97,7 +98,7 @@ def record(event_type: str, *, request: HttpRequest | None = None, principal: An
         event_type=_text(event_type, 64), subject=_text(who.name, 200),
         subject_role=_text(who.role, 32), object=_text(obj, 500),
         source_ip=client_ip(request), result=result, detail=jsonable(data))
-    if request is not None:
+    if request is not None and covers_request:
         setattr(request, RECORDED_ATTR, True)
     every = getattr(settings, "AUDIT_ANCHOR_EVERY", 0)
     if every and rec.seq % every == 0:

@@ -182,3 +182,10 @@ def close_renderer_connections(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), connection.cursor() as cur:
         cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+@pytest.fixture(autouse=True)
+def private_audit_anchors(settings, tmp_path_factory):
+    """Each test its own audit anchor file: anchors left by another test (another chain, or
+    records since rolled back) would otherwise make verification report tampering."""
+    settings.AUDIT_ANCHOR_FILE = tmp_path_factory.mktemp("audit") / "anchors.log"
