@@ -74,7 +74,9 @@ def build_config(levels: tuple[str, ...]) -> dict[str, Any]:
             # MapProxy's capabilities templates insert titles verbatim: escape them here.
             "name": layer.code, "title": escape(layer.name_zh),
             "legendurl": legend_file_url(layer, version),
-            "sources": [f"{layer.code}_{g.name}" for g in GRIDS[:1]],
+            # WMS renders exactly the requested box, size and CRS with Mapnik (no tile
+            # assembly, no resampling); WMTS serves the caches.
+            "sources": [source],
             "tile_sources": [f"{layer.code}_{g.name}" for g in GRIDS],
             "md": {"abstract": escape(f"{layer.name_en}. {layer.description}".strip()),
                    "keyword_list": [{"keywords": [escape(str(layer.get_category_display())),

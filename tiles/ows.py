@@ -139,9 +139,15 @@ def _call_wsgi(app: Any, environ: dict[str, Any]) -> HttpResponse:
     finally:
         if hasattr(body, "close"):
             body.close()
-    response = HttpResponse(content, status=captured["status"])
-    for name, value in captured["headers"]:
-        if name.lower() not in ("connection", "content-length"):
-            response[name] = value
+    headers = {name.lower(): value for name, value in captured["headers"]}
+    response = HttpResponse(content, status=captured["status"],
+                            content_type=headers.pop("content-type", None))
+    for name, value in headers.items():
+        if name not in ("connection", "content-length"):
+            # MapProxy writes "Content-type"; answer with the usual spelling.
+            response[_HEADER_NAMES.get(name, name.title())] = value
     return response
+
+
+_HEADER_NAMES = {"etag": "ETag", "www-authenticate": "WWW-Authenticate"}
 
