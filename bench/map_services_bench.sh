@@ -69,7 +69,7 @@ WMS='/ows/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=parcels&STYLES=&CR
 WMTS='/ows/wmts/parcels/webmercator/{z}/{x}/{y}.png'
 python3 "$PEER/urls.py" --kind xyz --seed 42 --count 20000 --template "$WMTS" --out "$OUT/wmts_urls.txt" 2>/dev/null
 log "filling our cache with every tile of the WMTS list"
-sort -u "$OUT/wmts_urls.txt" | sed "s#^#http://127.0.0.1:$P_CACHED#" | xargs -P 4 -n 50 curl -s -o /dev/null
+sort -u "$OUT/wmts_urls.txt" | sed "s#^#http://127.0.0.1:$P_CACHED#" | xargs -P 4 -n 1 curl -s -o /dev/null
 sleep 2
 # The production arrangement: deploy/nginx.conf with this run's folders and ports.
 sed -e "s#/srv/neixiang/var/tiles/public#$WORK/cached/tiles/public#" \
@@ -100,7 +100,7 @@ tee -a "$OUT/report.txt" <"$RES/summary.txt"
 log "10 000 mixed WMS/WMTS requests on the cached server, then worker RSS"
 python3 "$PEER/urls.py" --kind wms --seed 7 --count 5000 --template "$WMS" --out "$OUT/mix_wms.txt" 2>/dev/null
 { head -5000 "$OUT/mix_wms.txt"; head -5000 "$OUT/wmts_urls.txt"; } | shuf --random-source=<(yes) \
-  | sed "s#^#http://127.0.0.1:$P_CACHED#" | xargs -P 4 -n 100 curl -s -o /dev/null
+  | sed "s#^#http://127.0.0.1:$P_CACHED#" | xargs -P 4 -n 1 curl -s -o /dev/null
 for pid in $(pgrep -P "$(cat "$WORK/cached/gunicorn.pid")"); do
   echo "worker $pid RSS $(( $(awk '/VmRSS/{print $2}' /proc/$pid/status) / 1024 )) MB" | tee -a "$OUT/report.txt"
 done
