@@ -43,7 +43,8 @@ class Rule:
     severity = WARNING
 
     def evaluate(self, now: dt.datetime) -> list[Finding]:
-        raise NotImplementedError
+        """Every rule defines this; the base class finds nothing."""
+        return []
 
     def min_interval_seconds(self) -> int:
         """Rules that are expensive run at most this often (0: every evaluation)."""

@@ -126,9 +126,10 @@ def test_vendored_versions_are_pinned():
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
+    from playwright import sync_api
+
+    # scripts/bootstrap.sh installs Debian's chromium: its absence is a broken set-up.
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: run scripts/bootstrap.sh"
     # Playwright's sync API keeps an event loop in this thread; Django's ORM calls made by the
     # test itself (fixtures) are synchronous and safe here.
     old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")

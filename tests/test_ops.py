@@ -498,10 +498,6 @@ def test_audit_chain_rule_runs_at_most_once_per_interval(fake_audit_chain, setti
 
 
 def test_audit_chain_rule_with_the_real_verify(settings):
-    import importlib.util
-
-    if importlib.util.find_spec("audit.chain") is None:
-        pytest.skip("audit.chain not present")
     settings.ALERT_AUDIT_CHAIN_INTERVAL_SECONDS = 0
     from audit.services import record
 
