@@ -11,7 +11,6 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -73,23 +72,14 @@ def sha256_of(path: Path) -> str:
 def _prepared_chunks(batch: FeatureBatch, epsg: int, kind: str, plan: AttributePlan
                      ) -> Iterator[tuple[FeatureBatch, ValidatedGeometries, np.ndarray,
                                          dict[str, list], list[dict], list[Problem]]]:
-    """Validated and converted chunks, the next one prepared in a worker thread while the
-    caller writes the current one (numpy, pyproj and shapely release the GIL)."""
-
-    def prepare(start: int) -> tuple:
+    """Validated and converted chunks, one after the other. (PostgreSQL parses the COPY of
+    one chunk in its own process while the next one is validated here.)"""
+    for start in range(0, len(batch), IMPORT_CHUNK):
         chunk = batch.chunk(start, min(start + IMPORT_CHUNK, len(batch)))
         checked = validate_geometries(chunk, epsg=epsg, kind=kind)
         rows = np.flatnonzero(checked.keep)
         typed, extras, problems = convert_attributes(chunk, rows, plan)
-        return chunk, checked, rows, typed, extras, problems
-
-    starts = range(0, len(batch), IMPORT_CHUNK)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(prepare, starts[0]) if starts else None
-        for k in range(len(starts)):
-            ready = pending.result()
-            pending = pool.submit(prepare, starts[k + 1]) if k + 1 < len(starts) else None
-            yield ready
+        yield chunk, checked, rows, typed, extras, problems
 
 
 def resolve_source_crs(batch: FeatureBatch, declared_epsg: int | None,
