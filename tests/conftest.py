@@ -189,3 +189,23 @@ def private_audit_anchors(settings, tmp_path_factory):
     """Each test its own audit anchor file: anchors left by another test (another chain, or
     records since rolled back) would otherwise make verification report tampering."""
     settings.AUDIT_ANCHOR_FILE = tmp_path_factory.mktemp("audit") / "anchors.log"
+
+
+def publish_layer(code: str, access: str, squares: list, fill: str, *,
+                  name_zh: str | None = None, category: str = "control_line",
+                  style_extra: dict | None = None):
+    """A published polygon layer of opaque single-colour squares (given in EPSG:4546),
+    feature i numbered "{code}-{i}": what map-service tests draw and look for."""
+    from layers import services
+    from layers.importers.base import FeatureBatch
+
+    layer = services.create_layer(code=code, name_zh=name_zh or f"图层{code}", name_en=code,
+                                  category=category, geometry_type="polygon",
+                                  access_level=access,
+                                  style={"fill": fill, "fill_opacity": 1.0, "stroke": fill,
+                                         **(style_extra or {})})
+    geoms = to_crs(squares, 4546, 4490)
+    batch = FeatureBatch(np.asarray(geoms, dtype=object),
+                         {"DKBH": [f"{code}-{i}" for i in range(len(geoms))]}, 4490, "test")
+    services.import_batch(layer, batch, source_name="t", publish=True)
+    return layer

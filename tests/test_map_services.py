@@ -20,7 +20,7 @@ from audit.models import AuditRecord
 from layers import crs, services
 from layers.importers.base import FeatureBatch
 from layers.models import Feature
-from tests.conftest import SEAT_X, SEAT_Y, http_login, square, to_crs
+from tests.conftest import SEAT_X, SEAT_Y, http_login, publish_layer, square, to_crs
 from tiles.grids import CGCS2000, WEBMERCATOR
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,17 +28,7 @@ RED = "#FF0000"
 BLUE = "#0000FF"
 
 
-def publish(code: str, access: str, squares: list, fill: str, style_extra: dict | None = None):
-    layer = services.create_layer(code=code, name_zh=f"图层{code}", name_en=code,
-                                  category="control_line", geometry_type="polygon",
-                                  access_level=access,
-                                  style={"fill": fill, "fill_opacity": 1.0, "stroke": fill,
-                                         **(style_extra or {})})
-    geoms = to_crs(squares, 4546, 4490)
-    batch = FeatureBatch(np.asarray(geoms, dtype=object),
-                         {"DKBH": [f"{code}-{i}" for i in range(len(geoms))]}, 4490, "test")
-    services.import_batch(layer, batch, source_name="t", publish=True)
-    return layer
+publish = publish_layer
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import mapbox_vector_tile
-import numpy as np
 import pytest
 import requests
 import yaml
@@ -26,9 +25,7 @@ from PIL import Image
 from accounts import tokens
 from accounts.roles import Role, Scope
 from layers import crs, services
-from layers.importers.base import FeatureBatch
-from layers.models import Layer
-from tests.conftest import SEAT_X, SEAT_Y, http_login, square, to_crs
+from tests.conftest import SEAT_X, SEAT_Y, http_login, publish_layer, square
 from tiles import directory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,17 +36,7 @@ HIDDEN = "SECRET_INT"
 TIMEOUT = 60
 
 
-def publish(code: str, access: str, squares: list, fill: str, name_zh: str | None = None,
-            category: str = "control_line") -> Layer:
-    layer = services.create_layer(code=code, name_zh=name_zh or f"图层{code}", name_en=code,
-                                  category=category, geometry_type="polygon",
-                                  access_level=access,
-                                  style={"fill": fill, "fill_opacity": 1.0, "stroke": fill})
-    geoms = to_crs(squares, 4546, 4490)
-    batch = FeatureBatch(np.asarray(geoms, dtype=object),
-                         {"DKBH": [f"{code}-{i}" for i in range(len(geoms))]}, 4490, "test")
-    services.import_batch(layer, batch, source_name="t", publish=True)
-    return layer
+publish = publish_layer
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 1. Importing the `mapnik` wheel points PROJ_LIB and GDAL_DATA at its own folders, which
    breaks GeoDjango's GDAL transforms ("Cannot find proj.db"): unset them right after import.
-2. MapProxy's mapnik source sets `m.srs = '+init=epsg:XXXX'` (refused by PROJ 6+), stores a
+2. MapProxy's mapnik source sets `m.srs = '+init=epsg:<code>'` (refused by PROJ 6+), stores a
    `map_obj_pid` attribute on the map (mapnik 4 maps take no new attributes) and calls
    `Image.tostring` (now `to_string`). `PatchedMapnikSource` replaces those three calls.
 Import this module (not `mapnik`) everywhere the application renders.
