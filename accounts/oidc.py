@@ -304,7 +304,7 @@ def _clean_text(value: Any, max_length: int) -> str:
 def valid_credit_code(code: str) -> bool:
     """GB 32100-2015 unified social credit code, check character included (the one
     implementation lives with the construction units in approvals_link)."""
-    from approvals_link.services import is_valid_credit_code
+    from approvals_link.codes import is_valid_credit_code
 
     return is_valid_credit_code(code)
 

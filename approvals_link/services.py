@@ -1,12 +1,7 @@
-"""Writes to the approval-link records: projects and their red-line footprints.
-
-Also the check digit of the unified social credit code (统一社会信用代码, GB 32100-2015),
-which every construction unit carries.
-"""
+"""Writes to the approval-link records: projects and their red-line footprints."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
@@ -17,38 +12,6 @@ from django.db import transaction
 
 from approvals_link.models import Project, ProjectFootprint
 from layers import crs
-
-# GB 32100-2015: the 31 characters of the code (no I, O, S, V, Z) and the position weights.
-CREDIT_CODE_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_CREDIT_VALUE = {ch: i for i, ch in enumerate(CREDIT_CODE_CHARSET)}
-CREDIT_CODE_RE = re.compile(rf"^[{CREDIT_CODE_CHARSET}]{{18}}$")
-
-
-def credit_code_check_digit(first17: str) -> str:
-    """Check character of a unified social credit code from its first 17 characters.
-
-    check = 31 - (sum of value x weight) mod 31, where 31 becomes 0; e.g.
-    ``credit_code_check_digit("91350100M000100Y4") == "3"``.
-    """
-    body = first17.strip().upper()
-    if len(body) != 17:
-        raise ValueError(f"统一社会信用代码本体应为 17 位 (need 17 characters): {first17!r}")
-    try:
-        total = sum(_CREDIT_VALUE[ch] * w for ch, w in zip(body, CREDIT_CODE_WEIGHTS,
-                                                             strict=True))
-    except KeyError as exc:
-        raise ValueError(f"统一社会信用代码含非法字符 {exc.args[0]!r} (I, O, S, V, Z "
-                         "are not used)") from None
-    return CREDIT_CODE_CHARSET[(31 - total % 31) % 31]
-
-
-def is_valid_credit_code(code: str) -> bool:
-    code = (code or "").strip().upper()
-    if not CREDIT_CODE_RE.match(code):
-        return False
-    return credit_code_check_digit(code[:17]) == code[17]
-
 
 # The fields a caller may set through upsert_project (everything but bookkeeping).
 _PROJECT_FIELDS = {f.name for f in Project._meta.concrete_fields} - {

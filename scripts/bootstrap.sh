@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(postgresql-15-postgis-3 postgresql-client-15 gdal-bin
+  libpango-1.0-0 libpangoft2-1.0-0  # WeasyPrint (conformity report PDF)
   fonts-wqy-microhei  # CJK font for WMS legend labels (tiles/legend.py)
   chromium)  # headless browser for tests/test_blueprint_page.py (Playwright, executable_path)
 

@@ -10,13 +10,9 @@ import shapely
 from django.core.management import call_command
 from django.db import connection
 
+from approvals_link.codes import credit_code_check_digit, is_valid_credit_code
 from approvals_link.models import Project, ProjectFootprint
-from approvals_link.services import (
-    create_footprint,
-    credit_code_check_digit,
-    is_valid_credit_code,
-    upsert_project,
-)
+from approvals_link.services import create_footprint, upsert_project
 from layers import catalogue
 from layers.demo import SPATIAL_VIOLATIONS, generate
 from layers.demo.loader import IMPORTED_BY, delete_demo

@@ -16,8 +16,8 @@ from django.utils import timezone
 from accounts import oidc
 from accounts.models import User
 from accounts.roles import Role
+from approvals_link.codes import credit_code_check_digit
 from approvals_link.models import Project
-from approvals_link.services import credit_code_check_digit
 from audit.models import AuditRecord
 from tests.conftest import http_login
 from tests.oidc_provider import OIDCTestProvider, ProviderUser

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from approvals_link.services import CREDIT_CODE_CHARSET, credit_code_check_digit
+from approvals_link.codes import CREDIT_CODE_CHARSET, credit_code_check_digit
 
 _DIGITS = "零一二三四五六七八九"
 # Letters for planning-unit codes, without I and O (easily read as 1 and 0).
