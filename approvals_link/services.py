@@ -10,7 +10,8 @@ from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry
 from django.db import transaction
 
-from approvals_link.models import Project, ProjectFootprint
+from approvals_link import signals
+from approvals_link.models import Project, ProjectDocument, ProjectFootprint
 from layers import crs
 
 # The fields a caller may set through upsert_project (everything but bookkeeping).
@@ -55,11 +56,17 @@ def _geos(geom: shapely.Geometry, srid: int) -> GEOSGeometry:
 
 
 def create_footprint(project: Project, geom_4490: shapely.Geometry, source_name: str = "",
-                     source_format: str = "") -> ProjectFootprint:
-    """Store a new version of the project's red line (EPSG:4490 lon/lat, (Multi)Polygon).
+                     source_format: str = "", *, number: int | None = None,
+                     local_key: str | None = None, description: str = "",
+                     source_srid: int | None = None,
+                     document: ProjectDocument | None = None) -> ProjectFootprint:
+    """Store a red-line boundary file of the project (EPSG:4490 lon/lat, (Multi)Polygon).
 
-    The Web Mercator copy and the area (m², in settings.COUNTY_PROJECTED_SRID) are computed
-    here with pyproj, the same way layer imports compute them.
+    `number` is the standard's file number (JZWJXH); without it the next free number is
+    taken. The Web Mercator copy and the area (m², in settings.COUNTY_PROJECTED_SRID) are
+    computed here with pyproj, the same way layer imports compute them. Receivers of
+    `footprint_created` (the parcel join, the conformity check) run in the same
+    transaction.
     """
     geom = _as_multipolygon(geom_4490)
     if geom.is_empty or not geom.is_valid:
@@ -70,11 +77,16 @@ def create_footprint(project: Project, geom_4490: shapely.Geometry, source_name:
     with transaction.atomic():
         # Lock the project row so two uploads cannot take the same footprint number.
         Project.objects.select_for_update().filter(pk=project.pk).first()
-        last = (project.footprints.order_by("-number").values_list("number", flat=True)
-                .first())
-        return ProjectFootprint.objects.create(
-            project=project, number=(last or 0) + 1,
+        if number is None:
+            last = (project.footprints.order_by("-number").values_list("number", flat=True)
+                    .first())
+            number = (last or 0) + 1
+        footprint = ProjectFootprint.objects.create(
+            project=project, number=number, local_key=local_key or None,
+            description=description[:500], document=document,
             geom=_geos(geom, crs.CGCS2000_GEOGRAPHIC),
             geom_3857=_geos(_as_multipolygon(geom_3857), crs.WEB_MERCATOR),
             area_m2=float(shapely.area(projected)), source_name=source_name[:255],
-            source_format=source_format[:16])
+            source_format=source_format[:16], source_srid=source_srid)
+        signals.footprint_created.send(sender=ProjectFootprint, footprint=footprint)
+        return footprint

@@ -258,6 +258,19 @@ COUNTY_DIVISION_CODE = "411325"
 OGCAPI_LIMIT_DEFAULT = env_int("OGCAPI_LIMIT_DEFAULT", 10)
 OGCAPI_LIMIT_MAX = env_int("OGCAPI_LIMIT_MAX", 10_000)
 
+# --- Approval records, documents and conformity (approvals_link/) ------------------------
+# Overlaps smaller than this (m², county projected CRS) are slivers of digitising, not
+# conflicts; no official value exists, so it is a setting and every result reports it.
+CONFORMITY_SLIVER_TOLERANCE_M2 = float(os.environ.get("CONFORMITY_SLIVER_TOLERANCE_M2", "1.0"))
+# Re-check projects when a plan version is published ("sync" in the publishing request,
+# "off" to leave it to `manage.py recheck_projects`).
+CONFORMITY_RECHECK_ON_PUBLISH = os.environ.get("CONFORMITY_RECHECK_ON_PUBLISH", "sync")
+# Electronic documents: stored by SHA-256 under this folder; uploads above the limit refused.
+DOCUMENTS_ROOT = Path(os.environ.get("DOCUMENTS_ROOT", str(VAR_DIR / "documents")))
+DOCUMENT_MAX_BYTES = env_int("DOCUMENT_MAX_BYTES", 50 * 1024 * 1024)
+# Approval-record intake: most records one request may carry.
+INTAKE_MAX_RECORDS = env_int("INTAKE_MAX_RECORDS", 1000)
+
 # --- Map services (the tile cache folder TILE_CACHE_DIR is set with the ops settings) -----
 MAPPROXY_DIR = VAR_DIR / "mapproxy"  # generated MapProxy configurations and Mapnik maps
 TILE_META_SIZE = (1, 1)  # tiles rendered one by one: the same work as a WMS GetMap

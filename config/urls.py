@@ -21,7 +21,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("tiles.urls")),
     path("audit/", include("audit.urls")),  # audit trail pages (audit administrator)
-    path("blueprint/", include("blueprint.urls")),  # the blueprint page and its JSON API
+    path("blueprint/", include("blueprint.urls")),
+    path("projects/", include("approvals_link.urls_pages")),  # project detail, reports  # the blueprint page and its JSON API
     path("oidc/", include("accounts.oidc")),  # enterprise single sign-on (404 when off)
     path("i18n/", include("django.conf.urls.i18n")),
 ]

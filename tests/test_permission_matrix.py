@@ -105,6 +105,10 @@ ENDPOINTS = [
     ("get", "/blueprint/api/search?q=111.84,33.06", None, "blueprint/api/search"),
     ("post", "/blueprint/api/measure", None, "blueprint/api/measure"),
     ("post", "/blueprint/api/boundary-check", "boundary.check", "blueprint/api/boundary-check"),
+    # -- approval-record intake (approvals_link/intake/) --
+    # -- electronic documents (approvals_link/documents/) --
+    # -- conformity checks and reports (approvals_link/conformity/) --
+    # -- project pages (approvals_link/pages) --
 ]
 # Layer endpoints: open to whoever may see the layer's access level (404 otherwise).
 LAYER_ENDPOINTS = [
