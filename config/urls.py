@@ -22,7 +22,8 @@ urlpatterns = [
     path("", include("tiles.urls")),
     path("audit/", include("audit.urls")),  # audit trail pages (audit administrator)
     path("blueprint/", include("blueprint.urls")),
-    path("projects/", include("approvals_link.urls_pages")),  # project detail, reports  # the blueprint page and its JSON API
+    path("projects/", include("approvals_link.urls_pages")),  # project detail page
+    path("", include("approvals_link.urls_report")),  # conformity report HTML/PDF, sign-off  # the blueprint page and its JSON API
     path("oidc/", include("accounts.oidc")),  # enterprise single sign-on (404 when off)
     path("i18n/", include("django.conf.urls.i18n")),
 ]
