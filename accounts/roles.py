@@ -65,9 +65,11 @@ ROLE_FUNCTIONS: dict[str, frozenset[str]] = {
                                          "documents.read", "documents.upload"}),
     Role.REVIEWER: frozenset(_REVIEWER),
     Role.DEPARTMENT_HEAD: frozenset(_REVIEWER | {"map.confidential", "conformity.sign_off"}),
+    # Planners see every project: publishing a plan amendment must show whom it affects.
     Role.PLAN_DATA_MANAGER: frozenset(_PUBLIC | {"map.internal", "map.confidential",
                                                  "layers.import", "layers.publish",
-                                                 "boundary.check", "conformity.run"}),
+                                                 "boundary.check", "conformity.run",
+                                                 "projects.view_all"}),
     Role.SYSTEM_ADMIN: frozenset(_PUBLIC | {"accounts.manage", "resources.manage",
                                             "ops.view"}),
     Role.SECURITY_ADMIN: frozenset(_PUBLIC | {"roles.assign", "policy.manage",

@@ -1,0 +1,1 @@
+"""The plan conformity check: rules as data, one spatial overlay, stored results."""
