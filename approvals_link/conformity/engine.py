@@ -235,11 +235,7 @@ def run_check(project: Project, *, requested_by: Any = None,
     if footprint is None:
         raise NoFootprint(f"项目 {project.project_code} 尚无红线 (no footprint to check)")
     footprint.project = project
-    started = time.perf_counter()
-    check = check_footprints([footprint], trigger=trigger, requested_by=requested_by)[0]
-    check.duration_ms = round((time.perf_counter() - started) * 1000, 3)
-    ConformityCheck.objects.filter(pk=check.pk).update(duration_ms=check.duration_ms)
-    return check
+    return check_footprints([footprint], trigger=trigger, requested_by=requested_by)[0]
 
 
 def current_footprints(project_ids: Iterable[int] | None = None) -> list[ProjectFootprint]:

@@ -63,9 +63,12 @@ def _branch(version_id: int, distance_m: float) -> str:
     """SQL of one version's hits; `distance_m` > 0 asks for the setback band instead."""
     version_id = int(version_id)
     reach = float(distance_m) * DEG_PER_M
+    # ClipByBox2D is a fast rectangle clip that may leave the cut invalid along the box
+    # edge, far from the footprint; MakeValid on the small remainder is cheap and leaves
+    # the part near the footprint as it was.
     clip = (f"CASE WHEN ST_NPoints(f.geom) > {CLIP_ABOVE_POINTS} "
-            f"THEN ST_Intersection(f.geom, ST_Expand(fp.geom, {reach + CLIP_MARGIN_DEG!r})) "
-            "ELSE f.geom END")
+            "THEN ST_MakeValid(ST_ClipByBox2D(f.geom, "
+            f"ST_Expand(fp.geom, {reach + CLIP_MARGIN_DEG!r}))) ELSE f.geom END")
     if distance_m > 0:
         near = f"f.geom && ST_Expand(fp.geom, {reach!r})"
         keep = f"ST_DWithin(c.fg, fp.g, {float(distance_m)!r})"
