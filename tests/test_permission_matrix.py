@@ -106,8 +106,23 @@ ENDPOINTS = [
     ("post", "/blueprint/api/measure", None, "blueprint/api/measure"),
     ("post", "/blueprint/api/boundary-check", "boundary.check", "blueprint/api/boundary-check"),
     # -- approval-record intake (approvals_link/intake/) --
+    ("post", "/api/intake/records", "approvals.write", "api/intake/records"),  # no body: 400
+    ("post", "/api/projects/2024-411325-47-01-000001/boundary-files", "approvals.write",
+     "api/projects/<str:project_code>/boundary-files"),  # no file: 400
     # -- electronic documents (approvals_link/documents/) --
+    # The world's project is visible to every role holding documents.read (applicant's
+    # organisation, reviewers' department, the token's projects.view_all): no 404 here.
+    ("get", "/api/projects/2024-411325-47-01-000001/documents/", "documents.read",
+     "api/projects/<str:project_code>/documents/"),
+    ("post", "/api/projects/2024-411325-47-01-000001/documents/", "documents.upload",
+     "api/projects/<str:project_code>/documents/"),  # no file: 400 for uploaders
+    ("get", "/api/projects/2024-411325-47-01-000001/documents/999999", "documents.read",
+     "api/projects/<str:project_code>/documents/<int:document_id>"),  # 404: no such id
+    ("get", "/api/projects/2024-411325-47-01-000001/documents/999999/download",
+     "documents.read", "api/projects/<str:project_code>/documents/<int:document_id>/download"),
     # -- conformity checks and reports (approvals_link/conformity/) --
+    ("post", "/api/conformity-checks", "conformity.run", "api/conformity-checks"),
+    ("get", "/api/plan-impacts", "conformity.run", "api/plan-impacts"),
     # -- project pages (approvals_link/pages) --
 ]
 # Layer endpoints: open to whoever may see the layer's access level (404 otherwise).
@@ -126,6 +141,7 @@ LAYER_ENDPOINTS = [
 OTHER_ROUTES = {
     "api/layers/<str:code>/features/<int:feature_id>",  # test_feature_by_id_follows_level
     "api/projects/<str:project_code>",  # test_project_visibility
+    "api/conformity-checks/<int:check_id>",  # tests/test_conformity.py: test_conformity_api
     "accounts/logout/", "accounts/password/",  # test_password_and_logout_pages
     "i18n/",  # Django's language switch
     "admin/",  # test_admin_site_by_role
@@ -213,7 +229,7 @@ def test_feature_by_id_follows_level(role, world, client):
 
 @pytest.mark.parametrize("role,sees", [
     (Role.ANONYMOUS, False), (Role.NONE, False), (Role.APPLICANT, True),
-    (Role.REVIEWER, True), (Role.DEPARTMENT_HEAD, True), (Role.PLAN_DATA_MANAGER, False),
+    (Role.REVIEWER, True), (Role.DEPARTMENT_HEAD, True), (Role.PLAN_DATA_MANAGER, True),
     (Role.SYSTEM_ADMIN, False), (Role.SECURITY_ADMIN, False), (Role.AUDIT_ADMIN, False),
     (Role.EXTERNAL_SYSTEM, True),
 ])
