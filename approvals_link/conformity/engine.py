@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 
 from approvals_link.conformity import evaluate as ev
+from approvals_link.conformity import store
 from approvals_link.conformity.overlay import Hit, Overlay, overlay
 from approvals_link.models import (
     ConformityCheck,
@@ -216,13 +217,13 @@ def check_footprints(footprints: list[ProjectFootprint], *, trigger: str,
                     layer_versions=plan.layer_versions(), summary=summary, trigger=trigger,
                     requested_by=user, duration_ms=round(elapsed_ms, 3)))
                 links += _link_rows(plan, ov, f)
-            ConformityCheck.objects.bulk_create(checks)
+            store.copy_instances(ConformityCheck, checks)
             for check, (_f, outcomes) in zip(checks, per_footprint, strict=True):
                 results += [_result_row(check, r, plan.versions.get(r.layer_id), o)
                             for r, o in outcomes]
-            RuleResult.objects.bulk_create(results, batch_size=2000)
+            store.copy_instances(RuleResult, results)
             FootprintLink.objects.filter(footprint__in=chunk).delete()
-            FootprintLink.objects.bulk_create(links, batch_size=2000)
+            store.copy_instances(FootprintLink, links)
         stored += checks
     return stored
 
@@ -349,7 +350,7 @@ def recheck_for_version(version: LayerVersion, previous: LayerVersion | None = N
                     tolerance_m2=tolerance, footprint_area_m2=area, layer_versions=versions,
                     summary=summ, trigger=ConformityCheck.Trigger.PLAN_CHANGE))
                 outcomes_by.append((prev, outcomes, kept))
-            ConformityCheck.objects.bulk_create(new_checks)
+            store.copy_instances(ConformityCheck, new_checks)
             _carry_over([(prev.pk, new.pk) for new, (prev, _o, _k)
                          in zip(new_checks, outcomes_by, strict=True)], layer.code)
             rows, impacts = [], []
@@ -366,14 +367,14 @@ def recheck_for_version(version: LayerVersion, previous: LayerVersion | None = N
                         previous_check=prev, new_check=new,
                         previous_conclusion=prev.conclusion, new_conclusion=new.conclusion,
                         difference=diff))
-            RuleResult.objects.bulk_create(rows, batch_size=2000)
-            PlanChangeImpact.objects.bulk_create(impacts)
+            store.copy_instances(RuleResult, rows)
+            store.copy_instances(PlanChangeImpact, impacts)
             summary.changed += len(impacts)
             summary.impacts += [i.pk for i in impacts]
             if plan.link_layers:
                 FootprintLink.objects.filter(footprint__in=chunk, layer=layer).delete()
-                FootprintLink.objects.bulk_create(
-                    [row for f in chunk for row in _link_rows(plan, ov, f)], batch_size=2000)
+                store.copy_instances(FootprintLink,
+                                     [row for f in chunk for row in _link_rows(plan, ov, f)])
     summary.seconds = time.perf_counter() - started
     return summary
 
