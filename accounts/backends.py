@@ -22,7 +22,11 @@ FUNCTION_MODEL_PERMS: dict[str, set[str]] = {
                          "approvals_link.view_project", "approvals_link.view_projectfootprint"},
     "layers.import": {"layers.view_layer", "layers.view_layerversion", "layers.view_feature",
                       "layers.change_feature", "layers.change_layer"},
-    "layers.publish": {"layers.view_layerversion"},
+    # Conformity rules are plan data: whoever publishes plan versions maintains them.
+    "layers.publish": {"layers.view_layerversion", "approvals_link.view_conformityrule",
+                       "approvals_link.add_conformityrule",
+                       "approvals_link.change_conformityrule",
+                       "approvals_link.delete_conformityrule"},
 }
 
 

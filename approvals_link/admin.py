@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
 
-from approvals_link.models import Project, ProjectFootprint
+from approvals_link.models import ConformityRule, Project, ProjectFootprint
 from layers.widgets import BlueprintMapWidget
 
 
@@ -24,3 +24,13 @@ class ProjectFootprintAdmin(GISModelAdmin):
     gis_widget = BlueprintMapWidget
     list_display = ("project", "number", "area_m2", "created_at")
     exclude = ("geom_3857",)
+
+
+@admin.register(ConformityRule)
+class ConformityRuleAdmin(admin.ModelAdmin):
+    """Rules are data: parameters are checked by ConformityRule.clean() on save."""
+
+    list_display = ("code", "name_zh", "layer", "kind", "section", "enabled", "sort_order")
+    list_filter = ("kind", "section", "enabled")
+    search_fields = ("code", "name_zh", "name_en", "layer__code")
+    list_select_related = ("layer",)

@@ -64,3 +64,22 @@ def test_account_form_offers_no_role_or_permission_fields(sysadmin_client, make_
     for field in ('name="role"', 'name="is_superuser"', 'name="groups"',
                   'name="user_permissions"', 'name="is_staff"'):
         assert field not in html, field
+
+
+def test_plan_data_manager_edits_conformity_rules_and_bad_params_are_refused(
+        admin_client_logged, polygon_layer):
+    from approvals_link.models import ConformityRule
+
+    page = admin_client_logged.get("/admin/approvals_link/conformityrule/add/")
+    assert page.status_code == 200
+    form = {"code": "setback-x", "name_zh": "退让", "name_en": "Setback",
+            "layer": polygon_layer.pk, "kind": "setback", "section": "control_lines",
+            "params": '{"distance_m": -5}', "enabled": "on", "sort_order": 10,
+            "description": ""}
+    refused = admin_client_logged.post("/admin/approvals_link/conformityrule/add/", form)
+    assert refused.status_code == 200 and "distance_m" in refused.content.decode()
+    assert not ConformityRule.objects.filter(code="setback-x").exists()
+    form["params"] = '{"distance_m": 5}'
+    saved = admin_client_logged.post("/admin/approvals_link/conformityrule/add/", form)
+    assert saved.status_code == 302
+    assert ConformityRule.objects.get(code="setback-x").params == {"distance_m": 5}
