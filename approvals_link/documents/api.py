@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
-from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, HttpResponse, HttpResponseBase, HttpResponseNotModified
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -26,13 +25,12 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, NotAuthenticated, NotFound
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.access import principal_of, require
+from accounts.api_views import FunctionAPIView
 from approvals_link import selectors
 from approvals_link.codes import Stage
 from approvals_link.documents import services, storage
@@ -54,20 +52,12 @@ class DocumentError(APIException):
         super().__init__({"error": code, "detail": detail, **extra})
 
 
-class SignInRequired(NotAuthenticated):
-    default_detail = "请先登录 (authentication required)"
-
-
-def _wants_json(request: Request) -> bool:
-    accept = request.META.get("HTTP_ACCEPT", "")
-    return "application/json" in accept or "+json" in accept
-
-
-class DocumentView(APIView):
+class DocumentView(FunctionAPIView):
     """Base: the function each method requires, checked before anything is read."""
 
-    functions: dict[str, str] = {"GET": "documents.read", "HEAD": "documents.read",
-                                 "OPTIONS": "documents.read"}
+    functions: dict[str, str | None] = {"GET": "documents.read", "HEAD": "documents.read",
+                                        "OPTIONS": "documents.read"}
+    default_function = "documents.upload"
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         if request.method == "POST":
@@ -79,18 +69,6 @@ class DocumentView(APIView):
             if length > settings.DOCUMENT_MAX_BYTES + MULTIPART_SLACK:
                 raise _too_large()
         super().initial(request, *args, **kwargs)
-
-    def check_permissions(self, request: Request) -> None:
-        function = self.functions.get(request.method or "", "documents.upload")
-        principal = principal_of(request)
-        if principal.user is None and not principal.can(function):
-            raise SignInRequired()
-        require(request, function, request.path)
-
-    def handle_exception(self, exc: Exception) -> HttpResponseBase:
-        if isinstance(exc, SignInRequired) and not _wants_json(self.request):
-            return redirect_to_login(self.request.get_full_path())
-        return super().handle_exception(exc)
 
 
 def _too_large() -> DocumentError:
