@@ -30,8 +30,10 @@ PROVINCE_PREFIXES = frozenset({
 #  2017 rules   YYYY-DDDDDD-II-TT-SSSSSS  year, division, industry, type, serial
 #  GB/T 40058   YYMM-DDDDDD-GG-TT-RRRRRC  year+month, division, central department,
 #                                          type, random code and check code
-# The first group tells them apart: the 2017 rules ended when GB/T 40058 took effect
-# (2021-08), so a 2017-format year is <= 2021 and a GB/T 40058 YYMM is >= 2108.
+# The first group tells them apart: a GB/T 40058 time code is a valid YYMM (month 01-12,
+# from 2108 when the standard took effect), while every year a 2017-format code can carry
+# (2014 onwards) reads as month 13 or more. Codes of the 2017 form issued after 2021 (late
+# adopters) are accepted with their year.
 PROJECT_CODE_RE = re.compile(r"^(\d{4})-(\d{6})-(\d{2})-(\d{2})-(\d{6})$")
 PROJECT_TYPE_CODES = {"01": "审批", "02": "核准", "03": "备案"}
 FORMAT_2017, FORMAT_GBT40058 = "2017", "GB/T 40058-2021"
@@ -41,8 +43,7 @@ def project_code_format(code: str) -> str | None:
     m = PROJECT_CODE_RE.match(code or "")
     if not m:
         return None
-    head = int(m.group(1))
-    return FORMAT_2017 if head <= 2021 else FORMAT_GBT40058
+    return FORMAT_GBT40058 if 1 <= int(m.group(1)[2:]) <= 12 else FORMAT_2017
 
 
 def project_code_problems(code: str, today: dt.date | None = None) -> list[str]:
@@ -58,14 +59,12 @@ def project_code_problems(code: str, today: dt.date | None = None) -> list[str]:
     fmt = project_code_format(code)
     if fmt == FORMAT_2017:
         year = int(head)
-        if not 2014 <= year <= min(today.year, 2021):
-            problems.append(f"项目代码年份 {year} 不在 2014–2021 之间 (2017 rules ended 2021-08)")
+        if not 2014 <= year <= today.year:
+            problems.append(f"项目代码前四位 {head} 既不是 2014 年至今年的年份，也不是有效的"
+                            "年月 YYMM (neither a year since 2014 nor a GB/T 40058 YYMM)")
     else:
-        yy, mm = int(head[:2]), int(head[2:])
-        month = (2000 + yy, mm)
-        if not 1 <= mm <= 12:
-            problems.append(f"项目代码时间码 {head} 的月份无效 (GB/T 40058 time code is YYMM)")
-        elif month < (2021, 8) or month > (today.year, today.month):
+        month = (2000 + int(head[:2]), int(head[2:]))
+        if month < (2021, 8) or month > (today.year, today.month):
             problems.append(f"项目代码时间码 {head} 不在 2108 至当月之间 (YYMM out of range)")
     if division[:2] not in PROVINCE_PREFIXES:
         problems.append(f"项目代码行政区划 {division} 无效 (unknown province prefix)")

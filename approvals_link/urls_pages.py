@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+"""Pages of the approval link (mounted under /projects/)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from approvals_link import views_pages
+
+urlpatterns = [
+    path("<str:project_code>/", views_pages.project_page, name="project-page"),
+]

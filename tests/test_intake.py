@@ -236,7 +236,7 @@ def test_every_project_field_problem_is_reported(push):
 
 
 @pytest.mark.parametrize("overrides,field,fragment", [
-    ({"XMDM": "2419-411325-04-01-123456"}, "XMDM", "月份"),  # GB/T 40058 YYMM month 19
+    ({"XMDM": "2419-411325-04-01-123456"}, "XMDM", "年份"),  # neither year nor YYMM
     ({"XMDM": "2019-411325-47-05-000123"}, "XMDM", "类型码"),
     ({"XMDM": "2019-991325-47-01-000123", "XZQHDM": "991325"}, "XZQHDM", "province"),
     ({"XMDM": "2019-411326-47-01-000123"}, "XMDM", "XZQHDM"),  # division differs
@@ -396,6 +396,11 @@ def seat_ring(dx: float = 0, dy: float = 0, size: float = 80) -> list[tuple[floa
     return [(x, y), (x + size, y), (x + size, y + size), (x, y + size)]
 
 
+@pytest.fixture(autouse=True)
+def private_document_store(settings, tmp_path):
+    settings.DOCUMENTS_ROOT = tmp_path / "documents"
+
+
 @pytest.fixture
 def project(push):
     assert push(P()).status_code == 200
@@ -433,8 +438,12 @@ def test_sample_txt_becomes_the_footprint(project, upload):
             fp.source_name) == (1, "JZ-0001", "txt", 4525, "规划条件附图红线",
                                 "redline_example.txt")
     assert fp.geom.geom_type == "MultiPolygon" and fp.geom.srid == 4490
-    if body["conformity_check_id"] is not None:
-        assert fp.checks.filter(pk=body["conformity_check_id"]).exists()
+    assert fp.checks.filter(pk=body["conformity_check_id"]).exists()
+    # The file itself is the record's attachment (JZWJFJ), byte for byte.
+    assert fp.document is not None and fp.document.kind == "boundary"
+    assert body["attachment"]["document_id"] == fp.document_id
+    import hashlib
+    assert fp.document.sha256 == hashlib.sha256(SAMPLE_TXT.read_bytes()).hexdigest()
     # The same file under the same key again: unchanged, nothing new.
     r = upload("redline_example.txt", SAMPLE_TXT.read_bytes(), JZWJXH=1, DFSJZJ="JZ-0001")
     assert r.status_code == 200 and r.json()["outcome"] == "unchanged"

@@ -121,9 +121,19 @@ ENDPOINTS = [
     ("get", "/api/projects/2024-411325-47-01-000001/documents/999999/download",
      "documents.read", "api/projects/<str:project_code>/documents/<int:document_id>/download"),
     # -- conformity checks and reports (approvals_link/conformity/) --
+    # Report PDF and conflict maps: open to whoever sees the check's project (404 otherwise,
+    # as here: no check 999999); by role on a real check in tests/test_report.py.
+    ("get", "/api/conformity-checks/999999/report.pdf", None,
+     "api/conformity-checks/<int:check_id>/report.pdf"),
+    ("get", "/api/conformity-checks/999999/maps/1.png", None,
+     "api/conformity-checks/<int:check_id>/maps/<int:result_id>.png"),
+    ("post", "/api/conformity-checks/999999/sign-off", "conformity.sign_off",
+     "api/conformity-checks/<int:check_id>/sign-off"),
     ("post", "/api/conformity-checks", "conformity.run", "api/conformity-checks"),
     ("get", "/api/plan-impacts", "conformity.run", "api/plan-impacts"),
     # -- project pages (approvals_link/pages) --
+    # /projects/{code}/ follows project visibility (anonymous → sign-in, invisible → 404):
+    # in OTHER_ROUTES, covered by tests/test_project_page.py (test_visibility_by_role_*).
 ]
 # Layer endpoints: open to whoever may see the layer's access level (404 otherwise).
 LAYER_ENDPOINTS = [
@@ -141,6 +151,10 @@ LAYER_ENDPOINTS = [
 OTHER_ROUTES = {
     "api/layers/<str:code>/features/<int:feature_id>",  # test_feature_by_id_follows_level
     "api/projects/<str:project_code>",  # test_project_visibility
+    # Conformity report page (the sign-in page for nobody signed in, else project
+    # visibility), by role on a real check: tests/test_report.py test_who_sees_the_report.
+    "projects/<str:project_code>/checks/<int:check_id>/report/",
+    "projects/<str:project_code>/",  # tests/test_project_page.py: page by role, 404, sign-in
     "api/conformity-checks/<int:check_id>",  # tests/test_conformity.py: test_conformity_api
     "accounts/logout/", "accounts/password/",  # test_password_and_logout_pages
     "i18n/",  # Django's language switch

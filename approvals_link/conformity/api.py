@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.access import Requires
+from accounts.api_views import FunctionAPIView
 from approvals_link import selectors
 from approvals_link.conformity import engine
 from approvals_link.models import ConformityCheck, PlanChangeImpact
@@ -70,12 +70,9 @@ def _visible_check(request: Request, check_id: int) -> ConformityCheck:
     return check
 
 
-class ConformityChecks(APIView):
-    permission_classes = [Requires.of("conformity.run")]
-
-    def get_permissions(self) -> list[Any]:
-        # Reading results needs only project visibility; running one needs conformity.run.
-        return super().get_permissions() if self.request.method == "POST" else []
+class ConformityChecks(FunctionAPIView):
+    # Reading results needs only project visibility; running one needs conformity.run.
+    functions = {"POST": "conformity.run"}
 
     @extend_schema(summary="项目的合规性审查记录 (checks of a project)", parameters=[
         OpenApiParameter("project", str, required=True, description="项目代码"),
@@ -127,8 +124,8 @@ class ConformityCheckDetail(APIView):
         return Response(check_dict(_visible_check(request, check_id)))
 
 
-class PlanImpacts(APIView):
-    permission_classes = [Requires.of("conformity.run")]
+class PlanImpacts(FunctionAPIView):
+    default_function = "conformity.run"
 
     @extend_schema(summary="规划变更影响 (projects whose results a published version changed)",
                    parameters=[OpenApiParameter("layer", str), OpenApiParameter("version", int),

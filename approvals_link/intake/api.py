@@ -25,9 +25,11 @@ from rest_framework.response import Response
 
 from accounts.api_views import FunctionAPIView
 from approvals_link import selectors
+from approvals_link.documents import services as document_services
 from approvals_link.intake import boundary as boundary_files
 from approvals_link.intake import services
 from approvals_link.intake.validation import EVENT_TABLE, PROJECT_TABLE, TABLES
+from approvals_link.models import ProjectDocument
 from audit.services import record
 from layers import crs
 from layers.services import ImportRejected
@@ -270,10 +272,20 @@ class BoundaryFiles(IntakeView):
                                                  "problems": len(report["problems"])})
                 return _error(exc.code, str(exc)[:2000], problems=report["problems"],
                               source_format=report["source_format"], stored=False)
+        # The file itself is kept as the record's attachment (JZWJFJ) in the document store;
+        # a format the store refuses still files the boundary, without the attachment.
+        attachment, attachment_note = None, ""
+        try:
+            attachment, _new = document_services.store_document(
+                project, upload, kind=ProjectDocument.Kind.BOUNDARY, title=name,
+                uploaded_by=request.user)
+        except document_services.DocumentRejected as exc:
+            attachment_note = str(exc)
         try:
             outcome, footprint = boundary_files.file_boundary(
                 project, boundary, number=data["JZWJXH"], source_name=name,
-                local_key=data.get("DFSJZJ"), description=(data.get("JZWJSM") or "").strip())
+                local_key=data.get("DFSJZJ"), description=(data.get("JZWJSM") or "").strip(),
+                document=attachment)
         except IntegrityError:
             # A concurrent filing took the same DFSJZJ first (another project's row lock).
             return _error("conflict", "同一界址文件正被并发写入，请重试 (concurrent filing of "
@@ -288,6 +300,11 @@ class BoundaryFiles(IntakeView):
         body = {"outcome": outcome, "project_code": project.project_code,
                 "footprint": boundary_files.footprint_dict(footprint),
                 "conformity_check_id": check_id, "sha256": digest.hexdigest(),
+                "attachment": None if footprint.document_id is None else {
+                    "document_id": footprint.document_id,
+                    "download": f"/api/projects/{project.project_code}/documents/"
+                                f"{footprint.document_id}/download"},
+                **({"attachment_note": attachment_note} if attachment_note else {}),
                 "problems": [p.as_dict() for p in boundary.problems]}
         record("approvals.boundary_file", request=request._request, obj=audit_obj,
                result="success", detail={

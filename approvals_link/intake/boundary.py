@@ -25,7 +25,7 @@ import shapely
 from django.db import transaction
 
 from approvals_link import services as approvals
-from approvals_link.models import ConformityCheck, Project, ProjectFootprint
+from approvals_link.models import ConformityCheck, Project, ProjectDocument, ProjectFootprint
 from layers.importers.base import ImportFailed, ImportReport, Problem
 from layers.importers.sources import read_source
 from layers.importers.validation import validate_geometries
@@ -104,8 +104,8 @@ def _stored_geometry(footprint: ProjectFootprint) -> shapely.Geometry:
 
 
 def file_boundary(project: Project, boundary: Boundary, *, number: int, source_name: str,
-                  local_key: str | None = None, description: str = ""
-                  ) -> tuple[str, ProjectFootprint]:
+                  local_key: str | None = None, description: str = "",
+                  document: ProjectDocument | None = None) -> tuple[str, ProjectFootprint]:
     """Store the boundary as file `number` of the project: ("created", footprint), or
     ("unchanged", the stored one) for a repeat; BoundaryConflict on a clash."""
     with transaction.atomic():
@@ -136,7 +136,7 @@ def file_boundary(project: Project, boundary: Boundary, *, number: int, source_n
         footprint = approvals.create_footprint(
             project, boundary.geom_4490, source_name=source_name,
             source_format=boundary.source_format, number=number, local_key=local_key,
-            description=description, source_srid=boundary.epsg)
+            description=description, source_srid=boundary.epsg, document=document)
     return "created", footprint
 
 
