@@ -18,6 +18,7 @@ from django.db import transaction
 from approvals_link import services as approvals
 from approvals_link.conformity import engine, rules
 from approvals_link.conformity import receivers as conformity_receivers
+from approvals_link.demo_events import make_demo_events
 from approvals_link.models import ConformityCheck, Project
 from layers import catalogue, crs, services
 from layers.demo.generator import SOURCE_FORMAT, STAGES, generate
@@ -149,6 +150,9 @@ def load_demo(*, seed: int, parcels: int, projects: int, replace: bool = False,
             prj_bar.update(1)
         prj_bar.close()
         summary.timings["projects"] = time.perf_counter() - t
+        t = time.perf_counter()
+        make_demo_events([f.project for f in stored], seed)
+        summary.timings["approval events"] = time.perf_counter() - t
         t = time.perf_counter()
         rules.ensure_default_rules()
         engine.check_footprints(stored, trigger=ConformityCheck.Trigger.DEMO)
