@@ -48,7 +48,14 @@ def check_new_footprint(sender: Any, footprint: ProjectFootprint, **kwargs: Any)
 def recheck_on_publish(sender: Any, version: Any, previous: Any = None, **kwargs: Any) -> None:
     if _suspended.get() or settings.CONFORMITY_RECHECK_ON_PUBLISH != "sync":
         return
-    summary = engine.recheck_for_version(version, previous)
+    try:
+        summary = engine.recheck_for_version(version, previous)
+    except Exception:
+        # The version is published (committed) already; a failed re-check must not turn
+        # that into an error. Logged for the ops page; `recheck_projects` repairs it.
+        log.exception("re-check after publishing %s v%s failed", version.layer.code,
+                      version.number)
+        return
     log.info("re-checked %d projects after %s v%s: %d changed in %.1f s", summary.projects,
              version.layer.code, version.number, summary.changed, summary.seconds)
 
@@ -69,4 +76,7 @@ def recheck_on_edit(sender: Any, version: Any, feature_ids: Any = None, old_geom
             WHERE ST_Intersects(p.geom, ST_SetSRID(ST_GeomFromWKB(w.wkb), 4490))""", [wkbs])
         project_ids = [r[0] for r in cur.fetchall()]
     if project_ids:
-        engine.recheck_for_version(version, version, project_ids=project_ids)
+        try:
+            engine.recheck_for_version(version, version, project_ids=project_ids)
+        except Exception:  # the edit is committed; see recheck_on_publish
+            log.exception("re-check after editing %s failed", version.layer.code)
