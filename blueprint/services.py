@@ -23,13 +23,11 @@ from django.db import connection
 from approvals_link.selectors import visible_projects
 from layers import crs, selectors
 from layers.fields import INDICATOR_FIELDS
-from layers.importers.base import ImportReport, Problem
+from layers.importers.base import Problem
 from layers.importers.extent import diagnose, inside_county
-from layers.importers.sources import read_source
-from layers.importers.validation import validate_geometries
 from layers.importers.writer import partition_name
 from layers.models import Feature, Layer, LayerVersion
-from layers.services import ImportRejected, require_declared_crs_for_dxf, resolve_source_crs
+from layers.services import ImportRejected, check_polygon_file
 
 MU_M2 = 2000 / 3  # 1 亩 = 666.6667 m²
 WEB_MERCATOR_PIXEL_Z0 = 2 * math.pi * 6378137 / 256  # metres per pixel at zoom 0
@@ -431,26 +429,12 @@ def check_boundary(actor: Any, path: Path, *, workdir: Path, source_name: str,
     """Read and validate a boundary file exactly as an import would, and intersect it with
     the visible parcels and control lines; nothing is written. Raises ImportRejected (with
     the importer's report) when the file yields no usable boundary."""
-    from layers.importers.base import ImportFailed
-
-    try:
-        batch = read_source(path, workdir=workdir, source_name=source_name, encoding=encoding,
-                            geometry_kind="polygon",
-                            dxf_layers=[dxf_layer] if dxf_layer else None)
-    except ImportFailed as exc:
-        report = ImportReport(source_name=source_name, source_format="", problems=exc.problems)
-        raise ImportRejected(report, code=exc.code) from None
-    require_declared_crs_for_dxf(batch, declared_epsg, source_name)
-    report = ImportReport(source_name=source_name, source_format=batch.source_format,
-                          read=len(batch), crs_note=batch.crs_note)
-    report.problems.extend(batch.warnings)
-    epsg = resolve_source_crs(batch, declared_epsg, report)
-    checked = validate_geometries(batch, epsg=epsg, kind="polygon")
-    report.problems.extend(checked.problems)
-    kept = np.flatnonzero(checked.keep)
+    found = check_polygon_file(path, workdir=workdir, source_name=source_name,
+                               declared_epsg=declared_epsg, encoding=encoding,
+                               dxf_layer=dxf_layer)
+    batch, report, epsg, checked, kept = (found.batch, found.report, found.epsg, found.checked,
+                                          found.kept)
     if len(kept) == 0:
-        if not report.errors:
-            report.problems.append(Problem("文件中没有可用的面 (no usable polygon in the file)"))
         raise ImportRejected(report, code="invalid_input")
     notes = [n for n in batch.crs_note.split("，") if n] if batch.crs_note else []
     labels = batch.columns.get("DKBH")

@@ -11,6 +11,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,43 @@ def require_declared_crs_for_dxf(batch: FeatureBatch, declared_epsg: int | None,
                               problems=[Problem("DXF 不含坐标系，请声明坐标系（如 EPSG:4525）"
                                                 " (DXF has no CRS: declare one)")])
         raise ImportRejected(report, code="unknown_crs")
+
+
+@dataclass
+class CheckedPolygons:
+    """A polygon file (a red line) read and validated as an import would, nothing written."""
+
+    batch: FeatureBatch
+    report: ImportReport
+    epsg: int
+    checked: ValidatedGeometries
+    kept: np.ndarray  # indices of the usable polygons
+
+
+def check_polygon_file(path: Path, *, workdir: Path, source_name: str,
+                       declared_epsg: int | None = None, encoding: str | None = None,
+                       dxf_layer: str | None = None) -> CheckedPolygons:
+    """Read and validate a boundary file of any importer format. ImportRejected when it
+    cannot be read at all; otherwise every problem is in `report` (callers decide whether
+    a file with some unusable parts may still be used)."""
+    try:
+        batch = read_source(path, workdir=workdir, source_name=source_name, encoding=encoding,
+                            geometry_kind="polygon",
+                            dxf_layers=[dxf_layer] if dxf_layer else None)
+    except ImportFailed as exc:
+        report = ImportReport(source_name=source_name, source_format="", problems=exc.problems)
+        raise ImportRejected(report, code=exc.code) from None
+    require_declared_crs_for_dxf(batch, declared_epsg, source_name)
+    report = ImportReport(source_name=source_name, source_format=batch.source_format,
+                          read=len(batch), crs_note=batch.crs_note)
+    report.problems.extend(batch.warnings)
+    epsg = resolve_source_crs(batch, declared_epsg, report)
+    checked = validate_geometries(batch, epsg=epsg, kind="polygon")
+    report.problems.extend(checked.problems)
+    kept = np.flatnonzero(checked.keep)
+    if len(kept) == 0 and not report.errors:
+        report.problems.append(Problem("文件中没有可用的面 (no usable polygon in the file)"))
+    return CheckedPolygons(batch, report, epsg, checked, kept)
 
 
 def import_file(layer: Layer, path: Path, *, source_name: str | None = None,

@@ -20,16 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import shapely
 from django.db import transaction
 
 from approvals_link import services as approvals
 from approvals_link.models import ConformityCheck, Project, ProjectDocument, ProjectFootprint
-from layers.importers.base import ImportFailed, ImportReport, Problem
-from layers.importers.sources import read_source
-from layers.importers.validation import validate_geometries
-from layers.services import ImportRejected, require_declared_crs_for_dxf, resolve_source_crs
+from layers.importers.base import Problem
+from layers.services import ImportRejected, check_polygon_file
 
 # Vertices closer than this (degrees, about 0.1 mm) are the same boundary point.
 SAME_BOUNDARY_TOLERANCE_DEG = 1e-9
@@ -61,24 +58,12 @@ def read_boundary(path: Path, *, workdir: Path, source_name: str,
                   declared_epsg: int | None = None, encoding: str | None = None,
                   dxf_layer: str | None = None) -> Boundary:
     """Read and validate a boundary file; ImportRejected (with every problem) when any
-    part of it is unusable. Mirrors blueprint.services.check_boundary."""
-    try:
-        batch = read_source(path, workdir=workdir, source_name=source_name, encoding=encoding,
-                            geometry_kind="polygon",
-                            dxf_layers=[dxf_layer] if dxf_layer else None)
-    except ImportFailed as exc:
-        report = ImportReport(source_name=source_name, source_format="", problems=exc.problems)
-        raise ImportRejected(report, code=exc.code) from None
-    require_declared_crs_for_dxf(batch, declared_epsg, source_name)
-    report = ImportReport(source_name=source_name, source_format=batch.source_format,
-                          read=len(batch), crs_note=batch.crs_note)
-    report.problems.extend(batch.warnings)
-    epsg = resolve_source_crs(batch, declared_epsg, report)
-    checked = validate_geometries(batch, epsg=epsg, kind="polygon")
-    report.problems.extend(checked.problems)
-    kept = np.flatnonzero(checked.keep)
-    if len(kept) == 0 and not report.errors:
-        report.problems.append(Problem("文件中没有可用的面 (no usable polygon in the file)"))
+    part of it is unusable. Unlike the blueprint check, any error refuses the file."""
+    found = check_polygon_file(path, workdir=workdir, source_name=source_name,
+                               declared_epsg=declared_epsg, encoding=encoding,
+                               dxf_layer=dxf_layer)
+    report, checked, kept, batch, epsg = (found.report, found.checked, found.kept, found.batch,
+                                          found.epsg)
     if report.errors:
         outside = any(OUTSIDE_COUNTY_MARK in p.message for p in report.errors)
         raise ImportRejected(report, code="outside_county" if outside else "invalid_input")
