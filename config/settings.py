@@ -268,6 +268,8 @@ CONFORMITY_RECHECK_ON_PUBLISH = os.environ.get("CONFORMITY_RECHECK_ON_PUBLISH", 
 # Electronic documents: stored by SHA-256 under this folder; uploads above the limit refused.
 DOCUMENTS_ROOT = Path(os.environ.get("DOCUMENTS_ROOT", str(VAR_DIR / "documents")))
 DOCUMENT_MAX_BYTES = env_int("DOCUMENT_MAX_BYTES", 50 * 1024 * 1024)
+# Conformity report maps, rendered once per stored check (a stored check never changes).
+REPORTS_DIR = Path(os.environ.get("REPORTS_DIR", str(VAR_DIR / "reports")))
 # Approval-record intake: most records one request may carry.
 INTAKE_MAX_RECORDS = env_int("INTAKE_MAX_RECORDS", 1000)
 

@@ -105,6 +105,7 @@ ENDPOINTS = [
     ("get", "/blueprint/api/search?q=111.84,33.06", None, "blueprint/api/search"),
     ("post", "/blueprint/api/measure", None, "blueprint/api/measure"),
     ("post", "/blueprint/api/boundary-check", "boundary.check", "blueprint/api/boundary-check"),
+    ("post", "/blueprint/api/print", None, "blueprint/api/print"),  # no body: 400 for all
     # -- approval-record intake (approvals_link/intake/) --
     ("post", "/api/intake/records", "approvals.write", "api/intake/records"),  # no body: 400
     ("post", "/api/projects/2024-411325-47-01-000001/boundary-files", "approvals.write",

@@ -21,7 +21,7 @@ DEFAULT_FILL = "#BFBFBF"
 DEFAULT_STROKE = "#555555"
 
 
-def _db_params() -> dict[str, str]:
+def db_params() -> dict[str, str]:
     db = settings.DATABASES["default"]
     params = {"dbname": db["NAME"], "user": db.get("USER") or "", "host": db.get("HOST") or "",
               "port": str(db.get("PORT") or "")}
@@ -109,7 +109,7 @@ def mapnik_map_xml(layer: Layer, version: LayerVersion, srid: int) -> str:
     extent = "-20037508.34,-20037508.34,20037508.34,20037508.34" if srid == 3857 \
         else "-180,-90,180,90"
     datasource = "".join(_param(k, v) for k, v in {
-        "type": "postgis", **_db_params(), "table": table, "geometry_field": "geom",
+        "type": "postgis", **db_params(), "table": table, "geometry_field": "geom",
         "key_field": "id", "srid": srid, "extent": extent, "estimate_extent": "false",
         "extent_from_subquery": "false", "persist_connection": "true",
         "max_size": settings.MAPNIK_DB_POOL, "simplify_geometries": "true",
