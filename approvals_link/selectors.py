@@ -30,3 +30,19 @@ def get_visible_project(actor: Any, project_code: str) -> Project | None:
     if "\x00" in project_code or len(project_code) > 32:
         return None
     return visible_projects(actor).filter(project_code=project_code).first()
+
+
+def recent_projects(actor: Any, limit: int = 20) -> list[dict[str, Any]]:
+    """The caller's most recently updated visible projects with their latest conclusion."""
+    from django.db.models import OuterRef, Subquery
+
+    from approvals_link.models import ConformityCheck
+
+    latest = (ConformityCheck.objects.filter(project=OuterRef("pk"))
+              .order_by("-created_at", "-id").values("conclusion")[:1])
+    rows = (visible_projects(actor).annotate(conclusion=Subquery(latest))
+            .order_by("-updated_at", "project_code")[:limit])
+    labels = dict(ConformityCheck.Conclusion.choices)
+    return [{"code": p.project_code, "name": p.name, "unit": p.construction_unit,
+             "conclusion": p.conclusion, "conclusion_label": labels.get(p.conclusion, "—")}
+            for p in rows]

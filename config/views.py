@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from accounts.access import principal_of, public
+from approvals_link.selectors import recent_projects
 from layers import selectors
 
 # Links to the pages each role administers, shown only to those who may use them.
@@ -27,7 +28,9 @@ def home(request: HttpRequest) -> HttpResponse:
     links = [{"url": url, "label": label} for fn, url, label in ADMIN_LINKS
              if principal.can(fn)]
     return render(request, "home.html", {"layers": selectors.layer_summaries(request),
-                                         "admin_links": links})
+                                         "admin_links": links,
+                                         "projects": recent_projects(request),
+                                         "plan_impacts": principal.can("conformity.run")})
 
 
 @public

@@ -582,3 +582,13 @@ def test_bare_project_and_query_budget(world, client, django_assert_max_num_quer
     # The full project: a fixed number of queries, however many rows it has.
     with django_assert_max_num_queries(16):
         assert client.get(f"/api/projects/{CODE}").status_code == 200
+
+
+def test_home_page_lists_the_callers_projects(world, client):
+    assert f"/projects/{CODE}/" not in client.get("/").content.decode()  # anonymous
+    client.force_login(world["users"][Role.REVIEWER])
+    page = client.get("/").content.decode()
+    assert f'href="/projects/{CODE}/"' in page and "不符合" in page
+    assert 'href="/api/plan-impacts"' in page  # reviewers run checks
+    client.force_login(world["users"][Role.AUDIT_ADMIN])
+    assert f"/projects/{CODE}/" not in client.get("/").content.decode()
