@@ -592,3 +592,31 @@ def test_home_page_lists_the_callers_projects(world, client):
     assert 'href="/api/plan-impacts"' in page  # reviewers run checks
     client.force_login(world["users"][Role.AUDIT_ADMIN])
     assert f"/projects/{CODE}/" not in client.get("/").content.decode()
+
+
+@needs_browser
+def test_department_head_signs_the_report_off_in_the_browser(browser, live_server,
+                                                             live_world):
+    check = live_world["check"]
+    url = f"{live_server.url}/projects/{CODE}/checks/{check.pk}/report/"
+    reviewer = Session(browser, live_server, live_world["users"][Role.REVIEWER])
+    try:
+        reviewer.page.goto(url, wait_until="load")
+        assert reviewer.page.locator("#sign-off-form").count() == 0  # no sign-off function
+    finally:
+        reviewer.context.close()
+    s = Session(browser, live_server, live_world["users"][Role.DEPARTMENT_HEAD])
+    try:
+        page = s.page
+        page.goto(url, wait_until="load")
+        page.fill("#sign-off-note", "同意，按审查意见修改红线后报批。")
+        with page.expect_navigation():
+            page.click("#sign-off-form button")
+        assert "已签发" in page.locator("#section-sign-off").inner_text()
+        assert page.locator("#sign-off-form").count() == 0
+        check.refresh_from_db()
+        assert check.signed_off_by == live_world["users"][Role.DEPARTMENT_HEAD]
+        assert check.sign_off_note == "同意，按审查意见修改红线后报批。"
+        assert s.errors == [] and s.external == []
+    finally:
+        s.context.close()

@@ -91,7 +91,9 @@ def report_page(request: HttpRequest, project_code: str, check_id: int) -> HttpR
         project_url = ""
     context.update(
         for_pdf=False, style_nonce=str(request.csp_nonce), project_url=project_url,
-        pdf_url=reverse("conformity-report-pdf", kwargs={"check_id": check.pk}))
+        pdf_url=reverse("conformity-report-pdf", kwargs={"check_id": check.pk}),
+        can_sign_off=principal_of(request).can("conformity.sign_off"),
+        sign_off_url=reverse("conformity-sign-off", kwargs={"check_id": check.pk}))
     response = render(request, "approvals_link/report.html", context)
     response["Cache-Control"] = PRIVATE
     return response
