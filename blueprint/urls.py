@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from blueprint import api, views_page
+from blueprint import api, print_views, views_page
 
 urlpatterns = [
     # The page itself (route "") is added here by the page engineer (blueprint/views_page.py).
@@ -11,4 +11,5 @@ urlpatterns = [
     path("api/search", api.Search.as_view(), name="blueprint-search"),
     path("api/measure", api.Measure.as_view(), name="blueprint-measure"),
     path("api/boundary-check", api.BoundaryCheck.as_view(), name="blueprint-boundary-check"),
+    path("api/print", print_views.Print.as_view(), name="blueprint-print"),
 ]

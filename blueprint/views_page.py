@@ -4,14 +4,21 @@ Every parameter is validated here (the page's script validates the same way when
 changes): a bad value becomes a visible message on the page and the map still opens at the
 county extent. Nothing external is loaded (static/vendor/, scripts/vendor_static.sh).
 
-    project=<project code>   zoom to and highlight the red line (footprint from
-                             /api/projects/{code}; unknown → message)
+    project=<project code>   zoom to and highlight the red line (a project the caller may
+                             see comes embedded in the page, so the first tiles are the
+                             project's; otherwise the page asks /api/projects/{code} and
+                             shows its "unknown" message)
     parcel=<parcel no.>      zoom to and highlight a regulatory-plan parcel (DKBH)
     layers=a,b,c             visible layers (codes from /api/services)
     bbox=minlon,minlat,maxlon,maxlat  or  center=lon,lat&zoom=z   (CGCS2000 lon/lat)
     crs=3857|4490            map grid: Web Mercator, or the CGCS2000 (Tianditu `c`) grid
     embed=1                  no chrome; postMessage events to the parent window
     lang=zh|en
+
+Speed (bench/page_bench.py): the page is gzipped, carries the layer directory with each
+layer's extent (no tiles asked outside it) and the project's red line; public layers' tiles
+are fetched without cookies (blueprint.js PublicTileLayer); proj4 loads after the initial
+view unless crs=4490. Print: POST /blueprint/api/print (blueprint/printing.py).
 
 Settings: BLUEPRINT_FRAME_ANCESTORS (CSP frame-ancestors sources of this page, default
 "'self'"; space-separated, e.g. "'self' https://spxt.example.gov.cn"), TIANDITU_KEY (Tianditu
@@ -20,6 +27,7 @@ base maps offered when set; never needed otherwise).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -28,12 +36,16 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.gis.db.models.aggregates import Extent
+from django.contrib.gis.db.models.functions import AsGeoJSON
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_safe
 
 from accounts.access import public
+from approvals_link.selectors import get_visible_project
 from layers import selectors
 from layers.models import Feature, LayerVersion
 from tiles import directory
@@ -52,14 +64,20 @@ LABELS = {
            "search_placeholder": "项目代码、地块编号、地名或坐标", "coords": "坐标",
            "measure": "量算", "boundary": "红线检查", "messages": "提示", "measure_line": "测距", "measure_area": "测面",
            "measure_finish": "完成", "measure_clear": "清除", "boundary_submit": "上传检查",
-           "close": "关闭", "loading": "加载中…"},
+           "close": "关闭", "loading": "加载中…", "print": "打印", "print_title": "图名",
+           "print_format": "格式", "print_paper": "纸张", "print_dpi": "分辨率 (dpi)",
+           "a4_landscape": "A4 横向", "a4_portrait": "A4 纵向", "a3_landscape": "A3 横向",
+           "a3_portrait": "A3 纵向"},
     "en": {"title": "Neixiang one blueprint", "layers": "Layers", "basemap": "Base map",
            "search": "Search", "search_placeholder": "Project code, parcel no., place or "
            "coordinates", "coords": "Coordinates", "measure": "Measure",
            "boundary": "Boundary check", "messages": "Messages", "measure_line": "Distance",
            "measure_area": "Area", "measure_finish": "Finish", "measure_clear": "Clear",
            "boundary_submit": "Upload and check", "close": "Close",
-           "loading": "Loading…"},
+           "loading": "Loading…", "print": "Print", "print_title": "Title",
+           "print_format": "Format", "print_paper": "Paper", "print_dpi": "Resolution (dpi)",
+           "a4_landscape": "A4 landscape", "a4_portrait": "A4 portrait",
+           "a3_landscape": "A3 landscape", "a3_portrait": "A3 portrait"},
 }
 
 
@@ -218,13 +236,33 @@ def layer_directory(request: HttpRequest) -> dict[str, Any]:
         tiles = [{"tile_matrix_set": m.id,
                   "template": template.replace("{Layer}", layer.code)
                   .replace("{TileMatrixSet}", m.id)} for m in conf.matrix_sets]
+        # The version's extent lets the page ask only for tiles that can hold features.
+        extent = [round(v, 6) for v in version.extent.extent] if version.extent else None
         layers.append({"code": layer.code, "name_zh": layer.name_zh, "name_en": layer.name_en,
                        "category": layer.category, "geometry_type": layer.geometry_type,
+                       "extent": extent, "access": layer.access_level,
                        "services": {"wmts": {"tiles": tiles}} if wmts else {}})
     sets = [{"id": m.id, "top_left_xy": list(m.top_left_xy),
              "matrices": [{"id": lv["id"], "resolution": lv["resolution"]} for lv in m.levels]}
             for m in conf.matrix_sets]
     return {"services": {"wmts": {"tile_matrix_sets": sets}}, "layers": layers}
+
+
+def find_project(request: HttpRequest, code: str) -> dict[str, Any] | None:
+    """The current red line of a project the caller may see, embedded in the page so the
+    first tiles are requested at the project's view (no round trip, no county-wide tiles
+    first). None for unknown and invisible projects alike: the page then asks
+    /api/projects/{code} itself and shows that answer's message."""
+    project = get_visible_project(request, code)
+    if project is None:
+        return None
+    row = (project.footprints.order_by("-number")
+           .annotate(geojson=AsGeoJSON("geom", precision=7)).values("geojson", "area_m2")
+           .first())
+    if row is None or not row["geojson"]:
+        return None
+    return {"project_code": project.project_code, "name": project.name,
+            "area_m2": round(row["area_m2"], 2), "geometry": json.loads(row["geojson"])}
 
 
 def frame_ancestors() -> list[str]:
@@ -242,6 +280,7 @@ def tianditu_key() -> str:
 @public
 @require_safe
 @xframe_options_exempt  # embedding is decided by CSP frame-ancestors (BLUEPRINT_FRAME_ANCESTORS)
+@gzip_page  # the embedded directory compresses ~4:1 (Django pads gzip against BREACH)
 def page(request: HttpRequest) -> HttpResponse:
     codes = list(selectors.visible_layers(request).values_list("code", flat=True))
     contract = parse(request.GET, codes)
@@ -251,17 +290,23 @@ def page(request: HttpRequest) -> HttpResponse:
         if parcel is None:
             contract.refuse("parcel", f"未找到地块：{contract.parcel}",
                             f"no such parcel: {contract.parcel}")
+    project = find_project(request, contract.project) if contract.project else None
     key = tianditu_key()
     config = {
         "lang": contract.lang, "crs": contract.crs, "embed": contract.embed,
-        "project": contract.project, "parcel": parcel, "layers": contract.layers,
+        "project": contract.project, "project_data": project, "parcel": parcel,
+        "layers": contract.layers,
         "bbox": contract.bbox, "center": contract.center, "zoom": contract.zoom,
         "county": list(settings.COUNTY_BBOX), "messages": contract.messages,
+        "county_margin": float(getattr(settings, "COUNTY_MARGIN_DEG", 0.0)),
         "directory": layer_directory(request), "tianditu": bool(key), "tianditu_key": key, "max_zoom": MAX_ZOOM,
+        # Loaded after the initial view on the Web Mercator grid (blueprint.js loadProj4).
+        "scripts": {"proj4": static("vendor/proj4/proj4.js")},
         "urls": {"services": "/api/services", "project": "/api/projects/",
                  "legend": "/ows/wms", "identify": "/blueprint/api/identify",
                  "search": "/blueprint/api/search", "measure": "/blueprint/api/measure",
-                 "boundary": "/blueprint/api/boundary-check"},
+                 "boundary": "/blueprint/api/boundary-check",
+                 "print": "/blueprint/api/print"},
     }
     response = render(request, "blueprint/page.html", {
         "config": config, "contract": contract, "labels": LABELS[contract.lang],

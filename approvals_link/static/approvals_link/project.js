@@ -35,9 +35,18 @@
     }
     return null;
   }
+  // Base, the regulatory plan and the development boundary, plus every layer the red line
+  // conflicts with: the reviewer sees what the conflict is with.
+  function conflictLayers() {
+    var codes = {};
+    ((cfg.conflicts && cfg.conflicts.features) || []).forEach(function (f) {
+      codes[(f.properties || {}).layer_code] = true;
+    });
+    return codes;
+  }
   function shownByDefault(entry) {
     return entry.category === "base" || entry.category === "regulatory_plan" ||
-      entry.code === "CZKFBJ";
+      entry.code === "CZKFBJ" || conflictLayers()[entry.code] === true;
   }
 
   function startMap() {

@@ -13,6 +13,7 @@
       searchNone: "没有结果", localBase: "本地底图（县界、道路、水系）", tdtVec: "天地图矢量",
       tdtImg: "天地图影像", outOfCounty: "该位置超出内乡县范围", project: "项目", parcel: "地块",
       measureHint: "在地图上点击各点，然后点“完成”", measureTooFew: "点数不足",
+      printing: "正在生成打印图…", printError: "打印失败：", printDone: "已下载：",
       measureError: "量算失败：", boundaryError: "红线检查失败：", length: "长度", area: "面积", perimeter: "周长", mu: "亩",
       categories: {base: "基础地理", control_line: "三区三线", other_control_line: "其他控制线",
                    regulatory_plan: "控制性详细规划", special_plan: "专项规划"}
@@ -27,6 +28,7 @@
       tdtImg: "Tianditu imagery", outOfCounty: "This place lies outside Neixiang County",
       project: "Project", parcel: "Parcel",
       measureHint: "Click points on the map, then Finish", measureTooFew: "Not enough points",
+      printing: "Rendering the print…", printError: "Printing failed: ", printDone: "Downloaded: ",
       measureError: "Measuring failed: ", boundaryError: "Boundary check failed: ", length: "Length", area: "Area", perimeter: "perimeter",
       mu: "mu",
       categories: {base: "Base data", control_line: "Three zones, three lines",
@@ -38,9 +40,32 @@
   var en = cfg.lang === "en";
   var started = window.performance ? performance.now() : 0;
 
-  proj4.defs("EPSG:4490", "+proj=longlat +ellps=GRS80 +no_defs +type=crs");
-  proj4.defs("EPSG:4525", "+proj=tmerc +lat_0=0 +lon_0=111 +k=1 +x_0=37500000 +y_0=0 " +
-             "+ellps=GRS80 +units=m +no_defs +type=crs");
+  // proj4 (130 KB) is loaded with the page only for the CGCS2000 grid (crs=4490); on the Web
+  // Mercator grid it comes after the initial view is drawn (coordinate readout only).
+  var projDefined = false;
+  function defineProjections() {
+    if (projDefined || !window.proj4) { return projDefined; }
+    proj4.defs("EPSG:4490", "+proj=longlat +ellps=GRS80 +no_defs +type=crs");
+    proj4.defs("EPSG:4525", "+proj=tmerc +lat_0=0 +lon_0=111 +k=1 +x_0=37500000 +y_0=0 " +
+               "+ellps=GRS80 +units=m +no_defs +type=crs");
+    projDefined = true;
+    return true;
+  }
+  defineProjections();
+  var proj4Loading = null;
+  function loadProj4() {
+    if (defineProjections()) { return Promise.resolve(true); }
+    if (!proj4Loading) {
+      proj4Loading = new Promise(function (resolve) {
+        var script = document.createElement("script");
+        script.src = cfg.scripts.proj4;
+        script.onload = function () { resolve(defineProjections()); };
+        script.onerror = function () { resolve(false); };
+        document.head.appendChild(script);
+      });
+    }
+    return proj4Loading;
+  }
 
   var bp = window.blueprint = {config: cfg, ready: false, layers: {}, messages: [], events: []};
   var map = null, highlight = null, selection = null, baseLayer = null;
@@ -79,6 +104,7 @@
   }
   function inCounty(latlng) { return countyBounds().pad(0.4).contains(latlng); }
   bp.gk = function (lon, lat) {
+    if (!defineProjections()) { return null; }
     var p = proj4("EPSG:4490", "EPSG:4525", [lon, lat]);
     return {x: p[1], y: p[0]};  // surveyors' X = northing, Y = easting (zone-prefixed)
   };
@@ -130,12 +156,76 @@
   }
 
   // --- layers ----------------------------------------------------------------------------
+  function layerBounds(entry) {
+    // Tiles are asked for only where the layer has features (its published extent, with a
+    // margin for strokes): fewer requests at startup, no empty tiles rendered.
+    var county = countyBounds().pad(0.4);
+    var e = entry.extent;
+    if (!e) { return county; }
+    var b = L.latLngBounds([e[1], e[0]], [e[3], e[2]]).pad(0.02);
+    return county.intersects(b) ? b : county;
+  }
+  // Public layers' tiles are the same for everyone: fetched without cookies, so the server
+  // neither loads nor re-saves the session for each of the ~100 tiles of a view (about half
+  // of a cached tile's cost), and shared caches may keep them. Other layers' tiles carry the
+  // session as usual (their access is checked per request).
+  var PublicTileLayer = L.TileLayer.extend({
+    createTile: function (coords, done) {
+      var tile = document.createElement("img");
+      tile.alt = "";
+      tile.setAttribute("role", "presentation");
+      tile._bpPending = true;
+      // A tile left behind (zoom changed) is not aborted: its answer is read and dropped,
+      // which keeps the connection alive for the next tiles (an abort closes it).
+      fetch(this.getTileUrl(coords), {credentials: "omit"})
+        .then(function (r) {
+          if (!r.ok) { throw new Error("HTTP " + r.status); }
+          return r.blob();
+        })
+        .then(function (blob) {
+          tile._bpPending = false;
+          if (tile._bpDropped) { return; }
+          var src = URL.createObjectURL(blob);
+          tile.onload = function () { URL.revokeObjectURL(src); done(null, tile); };
+          tile.onerror = function (e) { URL.revokeObjectURL(src); done(e, tile); };
+          tile.src = src;
+        })
+        .catch(function (err) {
+          tile._bpPending = false;
+          if (tile._bpDropped) { return; }
+          tile.setAttribute("data-bp-failed", "1");
+          done(err, tile);
+        });
+      return tile;
+    },
+    _abortLoading: function () {
+      // Tiles of a zoom left before their answer came: forget them, as Leaflet does for
+      // images still loading (so the layer's "load" waits only for the current zoom).
+      for (var key in this._tiles) {
+        var t = this._tiles[key];
+        if (t.coords.z !== this._tileZoom && t.el._bpPending) {
+          t.el._bpDropped = true;
+          L.DomUtil.remove(t.el);
+          delete this._tiles[key];
+          this.fire("tileabort", {tile: t.el, coords: t.coords});
+        }
+      }
+      L.TileLayer.prototype._abortLoading.call(this);
+    },
+    _removeTile: function (key) {
+      var t = this._tiles[key];
+      if (t && t.el._bpPending) { t.el._bpDropped = true; }
+      return L.TileLayer.prototype._removeTile.call(this, key);
+    }
+  });
   function tileLayer(entry, order) {
     var url = tileTemplate(entry);
     if (!url) { return null; }
-    return L.tileLayer(url, {
+    var make = entry.access === "public" && window.fetch && window.URL && URL.createObjectURL
+      ? function (u, o) { return new PublicTileLayer(u, o); } : L.tileLayer;
+    return make(url, {
       maxZoom: cfg.max_zoom, maxNativeZoom: cfg.max_zoom, opacity: 1,
-      bounds: countyBounds().pad(0.4), zIndex: (entry.category === "base" ? 100 : 200) + order,
+      bounds: layerBounds(entry), zIndex: (entry.category === "base" ? 100 : 200) + order,
       attribution: ""
     });
   }
@@ -293,6 +383,7 @@
                                      pointToLayer: function (f, ll) { return L.circleMarker(ll, {radius: 8, pane: "bp-highlight"}); }});
     highlight.addTo(map);
     highlight.on("click", function () { emit("select", props); });
+    selection = props;  // what a print highlights (project or parcel)
     return highlight.getBounds();
   }
   bp.highlightBounds = function () {
@@ -303,6 +394,10 @@
   function zoomTo(bounds, explicitView) {
     if (!explicitView && bounds && bounds.isValid()) { map.fitBounds(bounds, {padding: [30, 30], maxZoom: 18}); }
   }
+  function projectProps(data) {
+    return {kind: "project", project_code: data.project_code, name: data.name,
+            area_m2: data.area_m2};
+  }
   function loadProject(explicitView) {
     pending += 1;
     return getJSON(cfg.urls.project + encodeURIComponent(cfg.project)).then(function (res) {
@@ -310,8 +405,8 @@
       if (!res.ok) { message(T.projectError + cfg.project + " (" + detail(res) + ")"); return; }
       var fp = res.body.footprint;
       if (!fp || !fp.geometry) { message(T.noFootprint + cfg.project); return; }
-      var props = {kind: "project", project_code: res.body.project_code, name: res.body.name,
-                   area_m2: fp.area_m2};
+      var props = projectProps({project_code: res.body.project_code, name: res.body.name,
+                                area_m2: fp.area_m2});
       zoomTo(showHighlight(fp.geometry, props), explicitView);
       selection = props;
     }).catch(function (e) { message(T.projectError + cfg.project + " (" + e + ")"); })
@@ -486,13 +581,87 @@
     });
   }
 
+  // --- print (server-side render of the current view: /blueprint/api/print) -------------
+  function printBbox() {
+    // The view, clamped to the county and its margin (the server refuses anything beyond).
+    var b = map.getBounds(), c = cfg.county, m = cfg.county_margin || 0;
+    return [round(Math.max(b.getWest(), c[0] - m), 7), round(Math.max(b.getSouth(), c[1] - m), 7),
+            round(Math.min(b.getEast(), c[2] + m), 7), round(Math.min(b.getNorth(), c[3] + m), 7)];
+  }
+  function printRequest(options) {
+    var o = options || {};
+    var paper = (o.paper || "A4-landscape").split("-");
+    var body = {bbox: printBbox(), crs: cfg.crs, layers: visible.slice(), lang: en ? "en" : "zh",
+                format: o.format || "png", paper: paper[0], orientation: paper[1] || "landscape",
+                dpi: Number(o.dpi || 150), title: o.title || ""};
+    if (selection && selection.kind === "project" && selection.project_code) {
+      body.project = selection.project_code;
+    } else if (selection && selection.kind === "parcel" && selection.parcel_no) {
+      body.parcel = selection.parcel_no;
+    }
+    return body;
+  }
+  bp.printRequest = printRequest;
+  function filenameOf(res, fallback) {
+    var cd = res.headers.get("Content-Disposition") || "";
+    var m = /filename="([^"]+)"/.exec(cd);
+    return m ? m[1] : fallback;
+  }
+  bp.print = function (options) {
+    var status = document.getElementById("bp-print-status");
+    var body = printRequest(options);
+    if (status) { status.textContent = T.printing; }
+    return fetch(cfg.urls.print, {
+      method: "POST", credentials: "same-origin", body: JSON.stringify(body),
+      headers: {"Content-Type": "application/json", Accept: "application/json, image/png, application/pdf",
+                "X-CSRFToken": document.body.getAttribute("data-csrf") || ""}
+    }).then(function (r) {
+      if (!r.ok) {
+        return r.json().catch(function () { return {}; }).then(function (b) {
+          if (status) { status.textContent = ""; }
+          message(T.printError + detail({status: r.status, body: b}));
+          return {ok: false, status: r.status, body: b};
+        });
+      }
+      return r.blob().then(function (blob) {
+        var name = filenameOf(r, "blueprint." + body.format);
+        var url = URL.createObjectURL(blob);
+        var a = el("a", {href: url, download: name, hidden: "hidden"});
+        document.body.appendChild(a);
+        a.click();
+        a.remove();
+        window.setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+        if (status) { status.textContent = T.printDone + name; }
+        return {ok: true, status: r.status, name: name, size: blob.size};
+      });
+    }).catch(function (err) {
+      if (status) { status.textContent = ""; }
+      message(T.printError + err);
+      return {ok: false, error: String(err)};
+    });
+  };
+  function bindPrint() {
+    var form = document.getElementById("bp-print-form");
+    if (!form) { return; }
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var button = document.getElementById("bp-print-submit");
+      button.disabled = true;
+      bp.print({title: document.getElementById("bp-print-title").value.trim(),
+                format: document.getElementById("bp-print-format").value,
+                paper: document.getElementById("bp-print-paper").value,
+                dpi: document.getElementById("bp-print-dpi").value})
+        .then(function () { button.disabled = false; });
+    });
+  }
+
   // --- coordinates -------------------------------------------------------------------------
   function showCoords(latlng) {
     var out = document.getElementById("bp-coords");
     if (!out) { return; }
     var gk = bp.gk(latlng.lng, latlng.lat);
     out.textContent = T.lonlat + " " + latlng.lng.toFixed(6) + ", " + latlng.lat.toFixed(6) +
-      " · " + T.gk + " X " + gk.x.toFixed(3) + " Y " + gk.y.toFixed(3);
+      (gk ? " · " + T.gk + " X " + gk.x.toFixed(3) + " Y " + gk.y.toFixed(3) : "");
   }
 
   // --- ready -------------------------------------------------------------------------------
@@ -500,8 +669,14 @@
     if (bp.ready || pending > 0) { return; }
     bp.ready = true;
     bp.readyMs = window.performance ? Math.round(performance.now() - started) : null;
+    // For benchmarks (bench/page_bench.py): navigation start -> initial view drawn.
+    if (window.performance && performance.mark) {
+      performance.mark("blueprint-ready");
+      window.__blueprintReady = performance.now();
+    }
     document.body.setAttribute("data-ready", "1");
     legendQueue.splice(0).forEach(loadLegend);
+    loadProj4().then(function () { showCoords(map.getCenter()); });
     emit("ready", {project: cfg.project || null});
     syncUrl();
   }
@@ -533,6 +708,11 @@
     } else if (cfg.center) {
       map.setView([cfg.center[1], cfg.center[0]], cfg.zoom);
       explicitView = true;
+    } else if (cfg.project_data) {
+      // The red line came with the page: open straight at it, so the only tiles asked for
+      // are the project's (no county view first, no round trip for the footprint).
+      map.fitBounds(L.geoJSON(cfg.project_data.geometry).getBounds(),
+                    {padding: [30, 30], maxZoom: 18});
     } else if (cfg.parcel) {
       var pb = cfg.parcel.bbox;
       map.fitBounds(L.latLngBounds([pb[1], pb[0]], [pb[3], pb[2]]), {padding: [30, 30], maxZoom: 18});
@@ -555,11 +735,15 @@
     });
     buildTree();
     buildBasemaps();
-    if (cfg.project) { loadProject(explicitView); }
+    if (cfg.project_data) {
+      selection = projectProps(cfg.project_data);
+      showHighlight(cfg.project_data.geometry, selection);
+    } else if (cfg.project) { loadProject(explicitView); }
     map.on("moveend", function () { if (bp.ready) { syncUrl(); } });
     map.on("click", mapClick);
     bindMeasure();
     bindBoundary();
+    bindPrint();
     map.on("mousemove", function (e) { showCoords(e.latlng); });
     showCoords(map.getCenter());
     var form = document.getElementById("bp-search");
