@@ -178,10 +178,12 @@ if OIDC_OP_ISSUER:
     # SSO callbacks carry no username: count their failures by address only.
     AXES_PASSWORD_LOCKOUT_PARAMETERS = AXES_LOCKOUT_PARAMETERS
     AXES_LOCKOUT_PARAMETERS = "accounts.oidc.axes_lockout_parameters"
-# Idle timeout: the session expiry slides with every request (SessionPolicyMiddleware sets
-# it from the policy; this is the default before a policy exists).
+# Idle timeout: the session expiry slides with the user's requests (SessionPolicyMiddleware
+# sets it from the policy, saving the session at most every SESSION_TOUCH_SECONDS; this is
+# the default before a policy exists).
 SESSION_COOKIE_AGE = 30 * 60
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_SAVE_EVERY_REQUEST = False
+SESSION_TOUCH_SECONDS = env_int("SESSION_TOUCH_SECONDS", 60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True

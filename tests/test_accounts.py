@@ -84,6 +84,20 @@ def test_idle_session_expires_after_the_policy_timeout(make_user, client):
     assert page.status_code == 302 and "/accounts/login/" in page["Location"]
 
 
+def test_the_session_is_saved_at_most_once_a_minute(make_user, client, settings):
+    """Tile requests must not each write the session; the expiry still slides."""
+    client.force_login(make_user(Role.REVIEWER, "busy"))
+    client.get("/")
+    saved = Session.objects.get().expire_date
+    for _ in range(5):
+        client.get("/healthz")
+        client.get("/api/layers")
+    assert Session.objects.get().expire_date == saved  # not re-saved within the interval
+    settings.SESSION_TOUCH_SECONDS = 0
+    client.get("/api/layers")
+    assert Session.objects.get().expire_date > saved  # due: the expiry slides again
+
+
 def test_policy_timeout_is_applied(make_user, client):
     policy = SecurityPolicy.current()
     policy.idle_timeout_minutes = 10
