@@ -276,6 +276,9 @@ REPORTS_DIR = Path(os.environ.get("REPORTS_DIR", str(VAR_DIR / "reports")))
 INTAKE_MAX_RECORDS = env_int("INTAKE_MAX_RECORDS", 1000)
 
 # --- Map services (the tile cache folder TILE_CACHE_DIR is set with the ops settings) -----
+# Cached tiles of public layers are served before Django (tiles/fast_path.py), as nginx
+# does in the production arrangement.
+TILE_FAST_PATH = env_bool("TILE_FAST_PATH", True)
 MAPPROXY_DIR = VAR_DIR / "mapproxy"  # generated MapProxy configurations and Mapnik maps
 TILE_META_SIZE = (1, 1)  # tiles rendered one by one: the same work as a WMS GetMap
 TILE_CACHE_STORE = env_bool("TILE_CACHE_STORE", True)  # false: render every request (bench)
