@@ -319,7 +319,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"},
                 # MapProxy logs every source request and config file read at INFO.
-                "mapproxy": {"level": "WARNING"}, "api": {"level": "WARNING"}},
+                "mapproxy": {"level": "WARNING"}, "api": {"level": "WARNING"},
+                # WeasyPrint and fontTools narrate every PDF (report, print) at INFO.
+                "weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }
 
 # --- Audit trail (audit/: chain.py, archive.py) ---------------------------------------------
