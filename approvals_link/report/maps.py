@@ -31,6 +31,7 @@ from PIL import Image, ImageDraw
 from approvals_link.models import ConformityCheck, RuleResult
 from layers.importers.writer import partition_name
 from layers.models import Layer, LayerVersion
+from tiles.map_image import nice_length, rgb
 
 log = logging.getLogger(__name__)
 
@@ -193,25 +194,6 @@ def _overlay_xml(check: ConformityCheck, result: RuleResult, extent: Extent) -> 
         f"<StyleName>report_conflict</StyleName>{datasource(conflict)}</Layer></Map>\n")
 
 
-def _rgb(colour: str) -> tuple[int, int, int]:
-    c = colour.lstrip("#")
-    if len(c) == 3:
-        c = "".join(ch * 2 for ch in c)
-    try:
-        return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
-    except ValueError:
-        return 128, 128, 128
-
-
-def _nice_length(metres: float) -> float:
-    """The largest 1/2/5×10ⁿ not above `metres`."""
-    exp = 10 ** math.floor(math.log10(metres))
-    for step in (5, 2, 1):
-        if step * exp <= metres:
-            return step * exp
-    return exp
-
-
 def _decorate(png: bytes, legend: list[LegendItem], extent: Extent) -> bytes:
     """The map above, a legend strip in Chinese and a scale bar below, a north arrow."""
     from tiles.legend import font
@@ -225,17 +207,17 @@ def _decorate(png: bytes, legend: list[LegendItem], extent: Extent) -> bytes:
     for item in legend:
         box = (x, y, x + 22, y + 16)
         if item.fill:
-            draw.rectangle(box, fill=(*_rgb(item.fill), int(255 * item.opacity)))
+            draw.rectangle(box, fill=(*rgb(item.fill), int(255 * item.opacity)))
         if item.dashed:
             for sx in range(box[0], box[2], 6):
-                draw.line([(sx, box[1]), (min(sx + 3, box[2]), box[1])], fill=_rgb(item.stroke),
+                draw.line([(sx, box[1]), (min(sx + 3, box[2]), box[1])], fill=rgb(item.stroke),
                           width=2)
-                draw.line([(sx, box[3]), (min(sx + 3, box[2]), box[3])], fill=_rgb(item.stroke),
+                draw.line([(sx, box[3]), (min(sx + 3, box[2]), box[3])], fill=rgb(item.stroke),
                           width=2)
-            draw.line([(box[0], box[1]), (box[0], box[3])], fill=_rgb(item.stroke), width=2)
-            draw.line([(box[2], box[1]), (box[2], box[3])], fill=_rgb(item.stroke), width=2)
+            draw.line([(box[0], box[1]), (box[0], box[3])], fill=rgb(item.stroke), width=2)
+            draw.line([(box[2], box[1]), (box[2], box[3])], fill=rgb(item.stroke), width=2)
         else:
-            draw.rectangle(box, outline=_rgb(item.stroke), width=1)
+            draw.rectangle(box, outline=rgb(item.stroke), width=1)
         draw.text((x + 28, y), item.label, font=label_font, fill=(34, 34, 34))
         x += 28 + int(draw.textlength(item.label, font=label_font)) + 18
         if x > WIDTH - 260:  # leave the right end to the scale bar
@@ -244,7 +226,7 @@ def _decorate(png: bytes, legend: list[LegendItem], extent: Extent) -> bytes:
     cy = (extent.miny + extent.maxy) / 2
     lat = math.atan(math.sinh(cy / _R))
     metres_per_px = (extent.maxx - extent.minx) / MAP_W * math.cos(lat)
-    length = _nice_length(metres_per_px * 150)
+    length = nice_length(metres_per_px * 150)
     px = int(length / metres_per_px)
     bx, by = WIDTH - 20 - px, MAP_H + 38
     draw.rectangle((bx, by, bx + px, by + 5), outline=(0, 0, 0), fill=(255, 255, 255))
