@@ -18,8 +18,8 @@ db: setup
 	@$(PY) manage.py migrate --noinput -v 0
 
 run: db
-	@$(PY) manage.py load_demo --if-empty --parcels $(DEMO_PARCELS) --projects $(DEMO_PROJECTS)
 	@$(PY) manage.py create_admins --demo-accounts
+	@$(PY) manage.py load_demo --if-empty --parcels $(DEMO_PARCELS) --projects $(DEMO_PROJECTS)
 	@$(PY) manage.py seed_tiles --zoom $(SEED_ZOOM) --threads 2 -v 0
 	@$(PY) manage.py collectstatic --noinput -v 0
 	@echo "serving on http://127.0.0.1:$(PORT)/  (make stop to stop)"

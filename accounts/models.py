@@ -27,6 +27,15 @@ class Department(models.Model):
     def __str__(self) -> str:
         return self.name_zh
 
+    @classmethod
+    def natural_resources_bureau(cls) -> Department:
+        """The county natural-resources bureau, which handles planning permits (the
+        department of the demo reviewers and of the demo projects)."""
+        department, _ = cls.objects.get_or_create(
+            code="ZRZYJ", defaults={"name_zh": "内乡县自然资源局",
+                                    "name_en": "Neixiang Natural Resources Bureau"})
+        return department
+
 
 class User(AbstractUser):
     role = models.CharField(_("角色"), max_length=32, choices=Role.choices, default=Role.NONE)

@@ -272,3 +272,23 @@ def test_upsert_project_and_footprint_versions():
     assert f2.geom.geom_type == "MultiPolygon" and f2.geom_3857.srid == 3857
     with pytest.raises(TypeError):
         upsert_project(project_code="2024-411325-47-01-000002", name="x", colour="red")
+
+
+@pytest.mark.django_db(transaction=False)
+def test_demo_accounts_see_demo_projects():
+    """`make run` creates the demo accounts, then loads the demo: its reviewers' bureau
+    handles every demo project and the demo applicant is one of the enterprises."""
+    from accounts.models import User
+    from approvals_link.selectors import visible_projects
+    from layers.demo.loader import load_demo
+
+    call_command("create_admins", "--demo-accounts", verbosity=0)
+    summary = load_demo(seed=3, parcels=800, projects=30)
+    reviewer = User.objects.get(username="demo_reviewer")
+    applicant = User.objects.get(username="demo_applicant")
+    assert visible_projects(reviewer).filter(
+        project_code__in=list(summary.violations)).count() == 30
+    own = visible_projects(applicant)
+    assert 1 <= own.count() < visible_projects(reviewer).count()
+    assert {p.construction_unit_credit_code for p in own} == {
+        applicant.organization_credit_code}

@@ -89,6 +89,22 @@ def delete_demo() -> tuple[int, int]:
     return len(ids), n_projects
 
 
+def link_demo_accounts(projects: list[Project]) -> None:
+    """Let the demo accounts see demo projects: the natural-resources bureau handles them
+    all, and the demo applicant (when it exists) belongs to the first enterprise."""
+    from accounts.models import Department, User
+
+    bureau = Department.natural_resources_bureau()
+    through = Project.handling_departments.through
+    through.objects.bulk_create([through(project_id=p.pk, department_id=bureau.pk)
+                                 for p in projects], ignore_conflicts=True)
+    firm = next((p for p in projects if p.flow_type != "1" and p.construction_unit), None)
+    if firm is not None:
+        User.objects.filter(username="demo_applicant").update(
+            organization_credit_code=firm.construction_unit_credit_code,
+            organization_name=firm.construction_unit)
+
+
 def load_demo(*, seed: int, parcels: int, projects: int, replace: bool = False,
               if_empty: bool = False, bar: BarFactory | None = None) -> LoadSummary:
     bar = bar or _null_bar
@@ -150,6 +166,7 @@ def load_demo(*, seed: int, parcels: int, projects: int, replace: bool = False,
             prj_bar.update(1)
         prj_bar.close()
         summary.timings["projects"] = time.perf_counter() - t
+        link_demo_accounts([f.project for f in stored])
         t = time.perf_counter()
         make_demo_events([f.project for f in stored], seed)
         summary.timings["approval events"] = time.perf_counter() - t

@@ -48,9 +48,7 @@ class Command(BaseCommand):
         wanted = dict(ADMIN_NAMES)
         if opts["demo_accounts"]:
             wanted.update(DEMO_NAMES)
-        department, _ = Department.objects.get_or_create(
-            code="ZRZYJ", defaults={"name_zh": "内乡县自然资源局",
-                                    "name_en": "Neixiang Natural Resources Bureau"})
+        department = Department.natural_resources_bureau()
         created: list[tuple[str, str, str]] = []
         with transaction.atomic():
             for role, username in wanted.items():
