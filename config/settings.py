@@ -315,8 +315,12 @@ FILE_UPLOAD_TEMP_DIR = None
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # ops_errors stores ERROR records for the ops page (ops/errors.py); declared here so
+    # that any re-configuration of logging (django.setup run again) keeps it.
+    "handlers": {"console": {"class": "logging.StreamHandler"},
+                 "ops_errors": {"class": "ops.errors.ErrorEventHandler"}},
+    "root": {"handlers": ["console", "ops_errors"],
+             "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"},
                 # MapProxy logs every source request and config file read at INFO.
                 "mapproxy": {"level": "WARNING"}, "api": {"level": "WARNING"},
