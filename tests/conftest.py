@@ -16,6 +16,9 @@ from shapely.geometry import Polygon
 
 from layers import crs
 
+# The headless-Chromium fixtures (browser, live_static) for the page tests.
+pytest_plugins = ["tests.browser"]
+
 # A few blocks near the county seat, in the county projected CRS (EPSG:4546, metres).
 SEAT_X, SEAT_Y = 578_448.671, 3_659_716.061  # lon 111.84, lat 33.06
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import gzip
 import http.server
 import io
-import os
-import shutil
 import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -22,19 +20,13 @@ from accounts.roles import Role
 from approvals_link.models import Project
 from blueprint import views_page
 from layers.models import Feature
+from tests.browser import READY, needs_browser
 from tests.conftest import http_login
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-READY = "() => document.body.dataset.ready === '1'"
 STATIC = Path(__file__).resolve().parent.parent / "static"
 PAGE_STATIC = Path(__file__).resolve().parent.parent / "blueprint" / "static"
 WEIGHT_LIMIT = 250 * 1024
 
-needs_browser = pytest.mark.skipif(not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists(),
-                                   reason="Debian chromium is not installed")
 
 
 # --- the URL contract, server side (no browser) ----------------------------------------------
@@ -124,34 +116,10 @@ def test_vendored_versions_are_pinned():
 
 # --- in the browser ----------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright import sync_api
-
-    # scripts/bootstrap.sh installs Debian's chromium: its absence is a broken set-up.
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: run scripts/bootstrap.sh"
-    # Playwright's sync API keeps an event loop in this thread; Django's ORM calls made by the
-    # test itself (fixtures) are synchronous and safe here.
-    old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-    if old is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = old
-
-
 @pytest.fixture
-def demo(transactional_db, settings, tmp_path, make_user):
+def demo(transactional_db, settings, tmp_path, make_user, live_static):
     settings.TILE_CACHE_DIR = tmp_path / "tiles"
     settings.MAPPROXY_DIR = tmp_path / "mapproxy"
-    # The live server serves static files from the finders (source names), not the
-    # collected, hashed ones.
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     call_command("load_demo", parcels=400, projects=20, seed=5)
     project = Project.objects.filter(footprints__isnull=False).order_by("project_code").first()
     # Projects are visible to entitled accounts only (approvals_link.selectors).

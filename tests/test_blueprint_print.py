@@ -24,8 +24,9 @@ from approvals_link.models import Project
 from approvals_link.services import create_footprint
 from audit.models import AuditRecord
 from blueprint import printing
+from tests.browser import needs_browser
 from tests.conftest import SEAT_X, SEAT_Y, publish_layer, square, to_crs
-from tests.test_blueprint_page import Watch, browser, needs_browser  # noqa: F401 - fixture
+from tests.test_blueprint_page import Watch
 
 pytestmark = pytest.mark.django_db(transaction=True)  # Mapnik reads through its own connections
 GREEN, BLUE, RED = "#00AA00", "#0000FF", "#FF0000"
@@ -293,10 +294,7 @@ def test_the_service_and_the_page_agree_on_layouts():
 # --- the page's Print control, in Chromium ----------------------------------------------------
 
 @needs_browser
-def test_print_button_downloads_the_view(browser, live_server, world, settings):  # noqa: F811
-    # The live server serves static files from the finders (source names).
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+def test_print_button_downloads_the_view(browser, live_server, world, live_static):
     bbox = ",".join(f"{v:.6f}" for v in VIEW)
     w = Watch(browser, live_server, user=world["reviewer"])
     try:

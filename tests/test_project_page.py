@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,15 +32,9 @@ from approvals_link.models import (
     RuleResult,
 )
 from layers.models import Feature
+from tests.browser import READY, needs_browser
 from tests.conftest import SEAT_X, SEAT_Y, http_login, publish_layer, to_crs
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-READY = "() => document.body.dataset.ready === '1'"
-needs_browser = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                   reason="Debian chromium is not installed")
 CODE = "2025-411325-47-01-000777"
 CREDIT = "91411325MA00000000"
 TZ = ZoneInfo("Asia/Shanghai")
@@ -441,30 +433,10 @@ def test_run_check_on_real_layers_shows_in_the_twin(world, client):
 
 # --- in the browser ----------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright import sync_api
-
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: run scripts/bootstrap.sh"
-    old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-    if old is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = old
-
-
 @pytest.fixture
-def live_world(transactional_db, settings, tmp_path, make_user):
+def live_world(transactional_db, settings, tmp_path, make_user, live_static):
     settings.TILE_CACHE_DIR = tmp_path / "tiles"
     settings.MAPPROXY_DIR = tmp_path / "mapproxy"
-    # The live server serves static files from the finders (source names).
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     return build_world(make_user)
 
 
