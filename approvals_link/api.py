@@ -44,7 +44,7 @@ def project_summary(p: Project) -> dict[str, Any]:
 
 
 class ProjectList(APIView):
-    @extend_schema(summary="项目列表 (projects visible to the caller)", parameters=[
+    @extend_schema(operation_id="api_projects_list", summary="项目列表 (projects visible to the caller)", parameters=[
         OpenApiParameter("q", str, description="项目代码或名称包含 (code or name contains)"),
         OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
         responses={200: OpenApiTypes.OBJECT})

@@ -103,7 +103,7 @@ def layer_dict(layer: Layer, request: Request) -> dict[str, Any]:
 
 
 class LayerList(APIView):
-    @extend_schema(summary="列出图层 (list layers)", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="api_layers_list", summary="列出图层 (list layers)", responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
         layers = selectors.visible_layers(request)
         return Response({"layers": [layer_dict(layer, request) for layer in layers]})
@@ -243,6 +243,7 @@ def _version_for(request: Request, layer: Layer) -> LayerVersion:
 
 class LayerFeatures(APIView):
     @extend_schema(
+        operation_id="api_layers_features_list",
         summary="按范围读取要素 (features by bbox, GeoJSON, paged)",
         parameters=[
             OpenApiParameter("bbox", str, description="minlon,minlat,maxlon,maxlat (EPSG:4490)"),

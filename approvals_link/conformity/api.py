@@ -74,7 +74,7 @@ class ConformityChecks(FunctionAPIView):
     # Reading results needs only project visibility; running one needs conformity.run.
     functions = {"POST": "conformity.run"}
 
-    @extend_schema(summary="项目的合规性审查记录 (checks of a project)", parameters=[
+    @extend_schema(operation_id="api_conformity_checks_list", summary="项目的合规性审查记录 (checks of a project)", parameters=[
         OpenApiParameter("project", str, required=True, description="项目代码"),
         OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
         responses={200: OpenApiTypes.OBJECT})

@@ -159,7 +159,7 @@ class DocumentList(DocumentView):
     parser_classes = [MultiPartParser, FormParser]
     functions: dict[str, str] = {**DocumentView.functions, "POST": "documents.upload"}
 
-    @extend_schema(summary="项目文件列表 (documents of a project)", parameters=[
+    @extend_schema(operation_id="api_projects_documents_list", summary="项目文件列表 (documents of a project)", parameters=[
         OpenApiParameter("kind", str, enum=ProjectDocument.Kind.values),
         OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
         responses={200: OpenApiTypes.OBJECT, **_DOC_RESPONSES})
