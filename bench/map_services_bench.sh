@@ -10,6 +10,10 @@
 #   nx_wmts         ours, WMTS REST tiles of the same list, all cached (gunicorn only)
 #   nx_nginx_wmts   the production arrangement (deploy/nginx.conf): nginx in front serving
 #                   public cached tiles from var/tiles/public, misses to gunicorn
+#   nx_files_static nginx serving the very same cached tile files as plain static files
+#                   (configured as the peer's static server): the issue's baseline for the
+#                   production arrangement ("half of nginx's throughput serving the same
+#                   files statically"); nginx_static serves MapServer's tiles, other bytes
 # Then 10 000 mixed WMS/WMTS requests and the workers' RSS.
 # usage: bench/map_services_bench.sh [--rounds 3] [--duration 20]
 set -euo pipefail
@@ -61,7 +65,7 @@ start_ours() {  # NAME PORT ENV...
   done
   echo "server $name did not start" >&2; exit 1
 }
-P_RENDER=$(free_port); P_CACHED=$(free_port); P_NGINX=$(free_port)
+P_RENDER=$(free_port); P_CACHED=$(free_port); P_NGINX=$(free_port); P_FILES=$(free_port)
 start_ours render "$P_RENDER" TILE_CACHE_STORE=false
 start_ours cached "$P_CACHED"
 
@@ -80,7 +84,15 @@ worker_processes 2;
 pid $WORK/nginx.pid;
 error_log $WORK/nginx-error.log;
 events { worker_connections 1024; }
-http { access_log off; include /etc/nginx/mime.types; include $WORK/site.conf; }
+http {
+  access_log off; include /etc/nginx/mime.types; include $WORK/site.conf;
+  server {  # the same files, served statically as the peer harness serves its tiles
+    listen 127.0.0.1:$P_FILES backlog=4096;
+    sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_requests 1000000;
+    open_file_cache max=20000 inactive=300s; open_file_cache_valid 600s;
+    location /ows/wmts/ { alias $WORK/cached/tiles/public/; }
+  }
+}
 CONF
 nginx -c "$WORK/nginx.conf"
 sleep 1
@@ -91,11 +103,26 @@ log "compare.sh: $ROUNDS rounds x ${DUR}s"
 BENCH_DIR=$BENCH "$PEER/compare.sh" nx "http://127.0.0.1:$P_RENDER" "$WMS" - \
   --target "nx_wmts|http://127.0.0.1:$P_CACHED|xyz|$WMTS|image/png" \
   --target "nx_nginx_wmts|http://127.0.0.1:$P_NGINX|xyz|$WMTS|image/png" \
-  --only mapserver_wms,nginx_static,nx_wms,nx_wmts,nx_nginx_wmts --rounds "$ROUNDS" --duration "$DUR" \
+  --target "nx_files_static|http://127.0.0.1:$P_FILES|xyz|$WMTS|image/png" \
+  --only mapserver_wms,nginx_static,nx_wms,nx_wmts,nx_nginx_wmts,nx_files_static --rounds "$ROUNDS" --duration "$DUR" \
   >"$OUT/compare.log" 2>&1 || { tail -30 "$OUT/compare.log"; exit 1; }
 RES=$(readlink -f "$BENCH/results/latest")
 cp "$RES/summary.txt" "$RES/raw.tsv" "$OUT/"
 tee -a "$OUT/report.txt" <"$RES/summary.txt"
+python3 - "$RES/raw.tsv" <<'PY' | tee -a "$OUT/report.txt"
+import statistics, sys
+rps = {}
+for line in list(open(sys.argv[1]))[1:]:
+    rnd, label, _busy, rest = line.rstrip("\n").split("\t", 3)
+    for tok in rest.split():
+        if tok.startswith("rps="):
+            rps[(int(rnd), label)] = float(tok[4:])
+ratios = [rps[(r, "nx_nginx_wmts")] / rps[(r, "nx_files_static")]
+          for r in sorted({r for r, _ in rps}) if (r, "nx_files_static") in rps
+          and (r, "nx_nginx_wmts") in rps]
+print("production arrangement vs nginx serving the same files statically: "
+      f"median x{statistics.median(ratios):.3f} per round {[round(x, 3) for x in ratios]}")
+PY
 
 log "10 000 mixed WMS/WMTS requests on the cached server, then worker RSS"
 python3 "$PEER/urls.py" --kind wms --seed 7 --count 5000 --template "$WMS" --out "$OUT/mix_wms.txt" 2>/dev/null
