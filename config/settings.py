@@ -68,6 +68,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: request metrics and error tallies time the whole stack (ops/middleware.py).
     "ops.middleware.OpsMiddleware",
+    # Before anything reads the body (CSRF reads form posts): oversized uploads get 413.
+    "config.request_size.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -304,6 +306,9 @@ IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 IMPORT_MAX_UNCOMPRESSED_BYTES = env_int("IMPORT_MAX_UNCOMPRESSED_BYTES", 1024 * 1024 * 1024)
 IMPORT_MAX_ZIP_RATIO = env_int("IMPORT_MAX_ZIP_RATIO", 200)
 IMPORT_MAX_ZIP_MEMBERS = env_int("IMPORT_MAX_ZIP_MEMBERS", 1000)
+# Any request body larger than this is refused (413) before it is read; by default the
+# largest upload limit plus 1 MiB of form fields (config/request_size.py).
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 0) or None
 # Slivers: thin or tiny polygons that usually come from digitising errors (m², ratio).
 SLIVER_MIN_AREA_M2 = float(os.environ.get("SLIVER_MIN_AREA_M2", "1.0"))
 SLIVER_MAX_THINNESS = float(os.environ.get("SLIVER_MAX_THINNESS", "0.02"))

@@ -153,3 +153,37 @@ def requests_free_schema() -> dict:
     from drf_spectacular.generators import SchemaGenerator
 
     return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def test_oversized_upload_is_refused_before_the_body_is_read(live_server, settings, db):
+    """A body announced larger than any upload limit gets 413 from the headers alone: the
+    server answers although the client has sent only a few bytes of it."""
+    import json
+    import socket
+    from urllib.parse import urlsplit
+
+    from config.request_size import body_limit
+
+    settings.IMPORT_MAX_UPLOAD_BYTES = 1000
+    settings.DOCUMENT_MAX_BYTES = 1000
+    host, port = urlsplit(live_server.url).hostname, urlsplit(live_server.url).port
+    announced = body_limit() + 1
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(f"POST /api/layers/KGDK/versions HTTP/1.1\r\nHost: {host}\r\n"
+                  f"Content-Type: multipart/form-data; boundary=x\r\n"
+                  f"Content-Length: {announced}\r\n\r\n--x\r\n".encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head[:100]
+    payload = json.loads(body)
+    assert payload["error"] == "too_large" and payload["limit_bytes"] == announced - 1
+    assert "超过上限" in payload["detail"]
+    # Within the limit, the endpoint's own checks answer (here: not signed in).
+    small = requests.post(f"{live_server.url}/api/layers/KGDK/versions", data=b"x" * 10,
+                          timeout=10)
+    assert small.status_code != 413
