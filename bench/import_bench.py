@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """Import benchmark: our importer vs `ogr2ogr -f PostgreSQL` on the same 100 000-parcel file.
 
-Runs in its own database (neixiang_bench on the project's cluster, or BENCH_DATABASE_URL's
-server), never the demo one. Steps: build the demo county at N parcels (timed: the
-`load_demo` figure), export its regulatory-plan layer to a GeoPackage, then alternate rounds
-of the peer (ogr2ogr into a fresh table, GiST index included, as ogr2ogr does by default) and
-our import (validation included, into a new layer version). Reports medians, the ratio and
-our peak memory.
+Runs in its own database (neixiang_bench_import on the project's cluster, or
+BENCH_DATABASE_URL's server), never the demo one nor the one the MVT/WMS benchmarks use.
+Steps: build the demo county at N parcels (timed: the `load_demo` figure), export its
+regulatory-plan layer to a GeoPackage, then alternate rounds of the peer (ogr2ogr into a
+fresh table, GiST index included, as ogr2ogr does by default) and our import (validation
+included, into a new layer version). Reports medians, the ratio, our peak memory and both
+sides' client CPU time.
 
     make bench-import                       # N=100000, 3 rounds
     .venv/bin/python bench/import_bench.py --parcels 20000 --rounds 5
@@ -35,15 +36,17 @@ def run(cmd: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def child_peak_rss_mb(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Elapsed seconds and peak RSS of one child process (its own wait4 rusage)."""
+def child_usage(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Elapsed seconds, CPU seconds (user + system) and peak RSS (MB) of one child process,
+    from its own wait4 rusage. CPU seconds are steadier than elapsed time on a busy
+    machine; neither counts the PostgreSQL server's share, for either side."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"command failed: {' '.join(cmd)}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -57,19 +60,19 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
 
     env = dict(os.environ)
-    env["NEIXIANG_DB_NAME"] = "neixiang_bench"
+    env["NEIXIANG_DB_NAME"] = "neixiang_bench_import"
     if "BENCH_DATABASE_URL" in env:
         env["DATABASE_URL"] = env["BENCH_DATABASE_URL"]
     else:
         env.pop("DATABASE_URL", None)
     from config import localdb
 
-    os.environ["NEIXIANG_DB_NAME"] = "neixiang_bench"
-    localdb.DB_NAME = "neixiang_bench"
+    os.environ["NEIXIANG_DB_NAME"] = "neixiang_bench_import"
+    localdb.DB_NAME = "neixiang_bench_import"
     if "DATABASE_URL" not in env:
         localdb.start()
         pg = f"PG:host={localdb.socket_dir()} port={localdb.PORT} user={localdb.DB_USER} " \
-             f"dbname=neixiang_bench"
+             f"dbname=neixiang_bench_import"
     else:
         pg = "PG:" + env["DATABASE_URL"]
 
@@ -82,18 +85,21 @@ def main() -> None:
     run([*manage, "export_layer", "KGDK", str(gpkg)], env)
     print(f"file: {gpkg} ({gpkg.stat().st_size / 1e6:.1f} MB)")
 
-    ours, peer, peaks = [], [], []
+    ours, peer, peaks, ours_cpu, peer_cpu = [], [], [], [], []
     for r in range(args.rounds):
-        t_peer = run(["ogr2ogr", "-f", "PostgreSQL", pg, str(gpkg), "-nln",
-                      "bench_peer_parcels", "-overwrite", "-lco", "SPATIAL_INDEX=GIST",
-                      "--config", "PG_USE_COPY", "YES"], env)
-        t_ours, peak = child_peak_rss_mb(
+        t_peer, c_peer, _ = child_usage(
+            ["ogr2ogr", "-f", "PostgreSQL", pg, str(gpkg), "-nln", "bench_peer_parcels",
+             "-overwrite", "-lco", "SPATIAL_INDEX=GIST", "--config", "PG_USE_COPY", "YES"], env)
+        t_ours, c_ours, peak = child_usage(
             [*manage, "import_layer", "KGDK", str(gpkg), "--by", "bench", "-v", "0"], env)
         peer.append(t_peer)
         ours.append(t_ours)
         peaks.append(peak)
+        peer_cpu.append(c_peer)
+        ours_cpu.append(c_ours)
         print(f"round {r + 1}: ogr2ogr {t_peer:.2f} s, ours {t_ours:.2f} s "
-              f"(ratio {t_ours / t_peer:.2f}), our peak RSS {peak:.0f} MB")
+              f"(ratio {t_ours / t_peer:.2f}), our peak RSS {peak:.0f} MB; client CPU "
+              f"ogr2ogr {c_peer:.2f} s, ours {c_ours:.2f} s")
     # Leave the bench database small again: drop the versions this run added.
     run([*manage, "shell", "-c",
          "from layers.models import LayerVersion as V; "
@@ -106,6 +112,8 @@ def main() -> None:
         "ratio_median": round(statistics.median(o / p for o, p in zip(ours, peer,
                                                                       strict=True)), 2),
         "our_peak_rss_mb": round(max(peaks)),
+        "ogr2ogr_cpu_median_s": round(statistics.median(peer_cpu), 2),
+        "ours_cpu_median_s": round(statistics.median(ours_cpu), 2),
         "self_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     print(json.dumps(result, indent=2))

@@ -72,7 +72,7 @@ def sha256_of(path: Path) -> str:
 
 def _prepared_chunks(batch: FeatureBatch, epsg: int, kind: str, plan: AttributePlan
                      ) -> Iterator[tuple[FeatureBatch, ValidatedGeometries, np.ndarray,
-                                         dict[str, list], list[dict], list[Problem]]]:
+                                         dict[str, list], list[str], list[Problem]]]:
     """Validated and converted chunks, one after the other. (PostgreSQL parses the COPY of
     one chunk in its own process while the next one is validated here.)"""
     for start in range(0, len(batch), IMPORT_CHUNK):

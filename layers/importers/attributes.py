@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -93,6 +94,15 @@ def _json_safe(v: Any) -> Any:
     return v
 
 
+_FAILED = object()  # memo marker: the value does not convert
+
+
+def _hashable(v: Any) -> bool:
+    # Source values are str, numbers, dates, bytes or None; anything else is converted as is.
+    return v is None or type(v) in (str, float, int, bool, bytes, dt.date, dt.datetime) \
+        or isinstance(v, np.generic)
+
+
 def _convert_column(field: IndicatorField, column: str, values: Sequence[Any],
                     rows: np.ndarray, batch: FeatureBatch,
                     problems: list[Problem]) -> list[Any]:
@@ -101,31 +111,40 @@ def _convert_column(field: IndicatorField, column: str, values: Sequence[Any],
         out = arr[rows].astype(float)
         return np.where(np.isnan(out), None, out).tolist()
     limit = TEXT_LIMITS.get(field.name)
-    if field.kind == "text" and arr.dtype == object:
+    picked = arr[rows].tolist() if arr.dtype == object else [values[i] for i in rows]
+    if field.kind == "text" and all(v is None or type(v) is str for v in picked):
         # Fast path: GDAL hands text columns over as str or None.
-        picked = arr[rows].tolist()
-        if all(v is None or type(v) is str for v in picked):
-            result = ["" if v is None else v.strip() for v in picked]
-            if limit:
-                for k, v in enumerate(result):
-                    if len(v) > limit:
-                        problems.append(Problem(f"长度 {len(v)} 超过 {limit} (too long)",
-                                                batch.location(int(rows[k])), column))
-                        result[k] = v[:limit]
-            return result
+        result = ["" if v is None else v.strip() for v in picked]
+        if limit:
+            for k, v in enumerate(result):
+                if len(v) > limit:
+                    problems.append(Problem(f"长度 {len(v)} 超过 {limit} (too long)",
+                                            batch.location(int(rows[k])), column))
+                    result[k] = v[:limit]
+        return result
     convert = _CONVERT[field.kind]
+    # A column holds few distinct values (dates, yes/no, codes): convert each one once.
+    memo: dict[Any, Any] = {}
     result = []
-    for i in rows:
-        v = values[i]
-        try:
-            c = convert(v)
-        except (ValueError, TypeError, OverflowError):
+    for k, v in enumerate(picked):
+        # Keyed by type too: 1, 1.0 and True are equal keys but do not convert alike.
+        key = (type(v), v) if _hashable(v) else None
+        c = memo.get(key, memo) if key is not None else memo
+        if c is memo:
+            try:
+                c = convert(v)
+            except (ValueError, TypeError, OverflowError):
+                c = _FAILED
+            if key is not None:
+                memo[key] = c
+        if c is _FAILED:
             problems.append(Problem(f"值“{v}”不是有效的{_KIND_ZH[field.kind]} "
-                                    f"(not a valid {field.kind})", batch.location(i), column))
+                                    f"(not a valid {field.kind})",
+                                    batch.location(int(rows[k])), column))
             c = None
         if limit and c and len(c) > limit:
-            problems.append(Problem(f"长度 {len(c)} 超过 {limit} (too long)", batch.location(i),
-                                    column))
+            problems.append(Problem(f"长度 {len(c)} 超过 {limit} (too long)",
+                                    batch.location(int(rows[k])), column))
             c = c[:limit]
         result.append(c)
     return result
@@ -178,9 +197,9 @@ def plan_attributes(batch: FeatureBatch, overrides: dict[str, str] | None = None
 
 
 def convert_attributes(batch: FeatureBatch, rows: np.ndarray, plan: AttributePlan
-                       ) -> tuple[dict[str, list[Any]], list[dict[str, Any]], list[Problem]]:
+                       ) -> tuple[dict[str, list[Any]], list[str], list[Problem]]:
     """Typed columns (model field -> values for `rows`), the other attributes of each row
-    as a dict, and conversion problems (errors naming feature and column)."""
+    as a JSON object text, and conversion problems (errors naming feature and column)."""
     problems: list[Problem] = []
     typed: dict[str, list[Any]] = {}
     for name, column in plan.mapping.items():
@@ -191,19 +210,36 @@ def convert_attributes(batch: FeatureBatch, rows: np.ndarray, plan: AttributePla
         typed[name] = values
     used = set(plan.mapping.values())
     extra_cols = [c for c in batch.columns if c not in used]
-    extra_values = [np.asarray(batch.columns[c], dtype=object)[rows].tolist()
-                    for c in extra_cols]
-    extras = [
-        {c: s for c, col in zip(extra_cols, extra_values, strict=True)
-         if (s := _json_safe(col[k])) not in (None, "")}
-        for k in range(len(rows))
-    ]
+    # Each distinct value of a column is encoded once, as its `"key": value` JSON fragment;
+    # a row's object is the join of its fragments (empty and null values are left out).
+    fragments: list[list[str]] = []
+    for c in extra_cols:
+        key = json.dumps(c, ensure_ascii=False) + ": "
+        memo: dict[tuple[type, Any], str] = {}
+        column_fragments = []
+        for v in np.asarray(batch.columns[c], dtype=object)[rows].tolist():
+            memo_key = (type(v), v) if _hashable(v) else None
+            frag = memo.get(memo_key) if memo_key is not None else None
+            if frag is None:
+                s = _json_safe(v)
+                frag = "" if s in (None, "") else key + json.dumps(s, ensure_ascii=False)
+                if memo_key is not None:
+                    memo[memo_key] = frag
+            column_fragments.append(frag)
+        fragments.append(column_fragments)
+    if not fragments:
+        extras = ["{}"] * len(rows)
+    elif len(fragments) == 1:
+        extras = ["{" + f + "}" for f in fragments[0]]
+    else:
+        extras = ["{" + ", ".join(f for f in parts if f) + "}"
+                  for parts in zip(*fragments, strict=True)]
     return typed, extras, problems
 
 
 def map_attributes(batch: FeatureBatch, rows: np.ndarray,
                    overrides: dict[str, str] | None = None
-                   ) -> tuple[dict[str, list[Any]], list[dict[str, Any]], dict[str, str],
+                   ) -> tuple[dict[str, list[Any]], list[str], dict[str, str],
                               list[Problem]]:
     """Plan and convert in one call (small batches)."""
     plan = plan_attributes(batch, overrides)

@@ -8,7 +8,6 @@ so a failure leaves no table and no version behind.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from contextlib import AbstractContextManager
@@ -23,6 +22,9 @@ from layers.fields import INDICATOR_FIELDS
 from layers.models import Feature, LayerVersion
 
 log = logging.getLogger(__name__)
+# Session setting for the index builds at attach time (reset at the transaction's end):
+# the GiST and B-tree builds sort in memory instead of spilling to disk.
+INDEX_BUILD_MEMORY = "256MB"
 _PG_TYPES = {"text": "text", "float": "float8", "bool": "bool", "date": "date"}
 _NAMES = [f.name for f in INDICATOR_FIELDS]
 _DEFAULTS = {f.name: ("" if f.kind == "text" else None) for f in INDICATOR_FIELDS}
@@ -61,8 +63,8 @@ class PartitionWriter(AbstractContextManager):
         return self
 
     def write(self, *, feature_nos: np.ndarray, geom_4490: np.ndarray, geom_3857: np.ndarray,
-              measure: np.ndarray, typed: dict[str, list[Any]],
-              extras: list[dict[str, Any]]) -> None:
+              measure: np.ndarray, typed: dict[str, list[Any]], extras: list[str]) -> None:
+        """Append rows; `extras` holds each row's other attributes as JSON object text."""
         n = len(feature_nos)
         if n == 0:
             return
@@ -70,9 +72,8 @@ class PartitionWriter(AbstractContextManager):
         wkb_3857 = shapely.to_wkb(shapely.set_srid(geom_3857, 3857), include_srid=True)
         cols = [typed.get(name) or [_DEFAULTS[name]] * n for name in _NAMES]
         measures = np.where(np.isnan(measure), None, measure).tolist()
-        # jsonb's binary form is a version byte and the JSON text; most rows have no extras.
-        attrs = [b"\x01{}" if not e else b"\x01" + json.dumps(e, ensure_ascii=False).encode()
-                 for e in extras]
+        # jsonb's binary form is a version byte and the JSON text.
+        attrs = [b"\x01" + e.encode() for e in extras]
         vid = int(self.version.pk)
         write_row = self._copy.write_row
         for row in zip([vid] * n, np.asarray(feature_nos, dtype=np.int64).tolist(), wkb_4490,
@@ -94,6 +95,7 @@ class PartitionWriter(AbstractContextManager):
     def _attach(self) -> None:
         parent, part, vid = Feature._meta.db_table, partition_name(self.version.pk), \
             int(self.version.pk)
+        self._cursor.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
         self._cursor.execute(f"ALTER TABLE {parent} ATTACH PARTITION {part} "
                              f"FOR VALUES IN ({vid})")
         # Planner statistics are gathered right after the commit, off the import's path
