@@ -29,6 +29,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DB = "neixiang_bench_conformity"
+PEER_LIB = Path(os.environ.get("BENCH_DIR", "/tmp/bench")) / "conformity-peer-lib"
+
+
+def add_peer_library() -> None:
+    """geopandas for the peer, from its own folder (bench/requirements-peers.txt); the
+    service's own packages (numpy, shapely, pyproj, pyogrio) come from the virtualenv."""
+    import subprocess
+
+    wanted = (ROOT / "bench/requirements-peers.txt").read_text()
+    stamp = PEER_LIB / ".requirements"
+    if not stamp.exists() or stamp.read_text() != wanted:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                        "--upgrade", "--target", str(PEER_LIB), "-r",
+                        str(ROOT / "bench/requirements-peers.txt")], check=True)
+        stamp.write_text(wanted)
+    sys.path.append(str(PEER_LIB))
 
 
 def setup_django() -> None:
@@ -156,6 +172,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    add_peer_library()
     setup_django()
 
     import geopandas as gpd
