@@ -6,7 +6,6 @@ import codecs
 from pathlib import Path
 
 import numpy as np
-import pyogrio
 import shapely
 
 from layers import crs
@@ -125,6 +124,11 @@ def read_ogr(path: Path, fmt: str, *, encoding: str | None = None,
         note = f"属性编码 {enc}，{how}"
     elif encoding:
         kwargs["encoding"] = encoding
+    # Imported here, not at module level: pyogrio brings its own GDAL (about 50 MB), which a
+    # web worker that never reads a file should not carry.
+    import pyogrio
+    import pyogrio.raw
+
     try:
         layers = pyogrio.list_layers(path)
     except Exception as exc:  # noqa: BLE001 - GDAL errors come in several classes
