@@ -5,6 +5,8 @@ For the same tiles (the harness's XYZ list, z12-16), interleaved, best of --repe
 parallel query off for every variant (as the service runs it):
   partition  our statement on the version's own partition (what the service does)
   parent     the same on the partitioned parent with version_id = const
+  unprepared our statement without the prepared z12-z14 geometry (MVT_PREPARED off):
+             ST_AsMVTGeom for every feature, as before migration 0004
   tipg       tipg's statement on the peer table (captured from tipg 1.x: ST_Intersects on
              the tile, all seven columns, ORDER BY id LIMIT 200000)
 Server CPU per tile is read from /proc for each backend, so it needs the same host.
@@ -51,6 +53,7 @@ def main() -> None:
 
     django.setup()
     import psycopg
+    from django.conf import settings
 
     from tiles import mvt
 
@@ -76,6 +79,13 @@ def main() -> None:
             cur.execute(sql, params)
             return bytes(cur.fetchone()[0] or b"")
 
+    def run_unprepared(z: int, x: int, y: int) -> bytes:
+        settings.MVT_PREPARED = False
+        try:
+            return run_ours(target, z, x, y)
+        finally:
+            settings.MVT_PREPARED = True
+
     def run_tipg(z: int, x: int, y: int) -> bytes:
         s = 2 * H / 2**z
         x0, y1 = -H + x * s, H - y * s
@@ -85,6 +95,7 @@ def main() -> None:
     variants = {
         "partition": (lambda *t: run_ours(target, *t), "ours"),
         "parent": (lambda *t: run_ours(parent, *t), "ours"),
+        "unprepared": (run_unprepared, "ours"),
         "tipg": (run_tipg, "peer"),
     }
     wall: dict[str, dict] = {k: {} for k in variants}
@@ -106,7 +117,7 @@ def main() -> None:
         per: dict[int, list] = {}
         for t, dt in wall[name].items():
             per.setdefault(t[0], []).append((dt, size[name][t]))
-        print(f"  {name:9s} mean {statistics.mean(wall[name].values()) * 1000:6.2f} ms wall, "
+        print(f"  {name:10s} mean {statistics.mean(wall[name].values()) * 1000:6.2f} ms wall, "
               f"{cpu[name] * 10 / n:6.2f} ms server CPU per tile | "
               + " ".join(f"z{z} {statistics.mean(a for a, _ in v) * 1000:.1f} ms "
                          f"max {max(b for _, b in v) // 1024} KB" for z, v in sorted(per.items())))

@@ -7,14 +7,23 @@ One request costs two small statements on a kept-open connection:
    feature edit is seen by the very next request in every worker and on every host.
 2. `render()`: one `ST_AsMVT` over the version's own partition `layers_feature_v{id}`
    (migration 0002), filtered by `geom_3857 && ST_TileEnvelope(z, x, y, margin)` on its GiST
-   index: geometry is already in the tile CRS, nothing is transformed per request.
+   index: geometry is already in the tile CRS, nothing is transformed per request. At
+   z12-z14 (PREPARED_ZOOMS) polygon features lying inside the buffered tile use their
+   prepared copy (migration 0004, computed at publication, emptied by a trigger on any
+   geometry change, recomputed after an edit): simplified, snapped to the zoom's tile-unit
+   grid and made valid once, so the tile only maps it to tile units (no ST_AsMVTGeom, whose
+   polygon validation was ~70% of a dense z12 tile). Edge features and features without a
+   copy take ST_AsMVTGeom as before.
+
+Public tiles for callers without credentials are answered by tiles/mvt_fast_path.py before
+the Django middleware, with the same `mvt_views.tile_reply`.
 
 What a tile holds (the MVT layer is named after the layer code):
 - every feature whose bounding box meets the tile plus its 256/4096 buffer — no LIMIT, so a
   tile is never silently truncated (ST_AsMVTGeom itself only drops features smaller than
   half a tile unit, i.e. invisible ones);
-- geometry clipped to the buffer; up to `MVT_SIMPLIFY_MAX_ZOOM`, features lying wholly
-  inside the tile are first simplified with a tolerance of `MVT_SIMPLIFY_PX` screen pixels
+- geometry clipped to the buffer (prepared copies need no clipping: they lie inside it);
+  up to `MVT_SIMPLIFY_MAX_ZOOM`, features lying wholly inside the tile are first simplified with a tolerance of `MVT_SIMPLIFY_PX` screen pixels
   (a fraction of a pixel of a 256-pixel tile: invisible, and it halves the work of
   ST_AsMVTGeom), keeping collapsed small polygons (preserveCollapsed); features crossing
   the tile edge are not, so simplification cannot pull them out of the buffer. No
@@ -122,13 +131,24 @@ _VERIFY_SQL = "SELECT revision, state = 'published' FROM layers_layerversion WHE
 
 def _connection() -> psycopg.Connection:
     connection.ensure_connection()
-    return connection.connection
+    conn = connection.connection
+    if conn.prepare_threshold is None and setting("MVT_PREPARE", True):
+        # Django turns psycopg's automatic preparation off; our statements ask for it
+        # explicitly (prepare=True) and nothing else is ever prepared automatically.
+        conn.prepare_threshold = 1 << 30
+    return conn
+
+
+def _server_prepared() -> bool:
+    """Server-side prepared statements for the lookup and tile statements: they run on
+    every request and their planning (0.1-0.3 ms) was a visible part of a cached tile's
+    database time. MVT_PREPARE = False behind a transaction-pooling PgBouncer < 1.21."""
+    return bool(setting("MVT_PREPARE", True))
 
 
 def _cursor() -> psycopg.Cursor:
     """A plain psycopg cursor on Django's kept-open connection (trap 4: a new connection
-    costs far more than the query). Warm, each statement plans in about 0.1 ms, so they are
-    not prepared: Django keeps server-side prepared statements off (connection poolers)."""
+    costs far more than the query)."""
     return psycopg.Cursor(_connection())
 
 
@@ -143,7 +163,7 @@ def _fetch_serial(sql: str, params: dict) -> tuple | None:
     try:
         with conn.pipeline():
             before.execute("SET max_parallel_workers_per_gather = 0")
-            query.execute(sql, params)
+            query.execute(sql, params, prepare=_server_prepared())
             after.execute("RESET max_parallel_workers_per_gather")
         return query.fetchone()
     except Exception:
@@ -162,7 +182,7 @@ def lookup(code: str) -> tuple[str | None, Target | None]:
     if not _CODE.match(code):  # not a layer code (NUL bytes, slashes, 1000 characters...)
         return None, None
     with _cursor() as cur:
-        cur.execute(_LOOKUP_SQL, (code,))
+        cur.execute(_LOOKUP_SQL, (code,), prepare=_server_prepared())
         row = cur.fetchone()
         if row is None:
             cur.execute("SELECT access_level FROM layers_layer WHERE code = %s", (code,))
@@ -174,7 +194,7 @@ def lookup(code: str) -> tuple[str | None, Target | None]:
 def current_revision(version_id: int) -> tuple[int, bool] | None:
     """(revision, still published) of a version: the check after writing a cached tile."""
     with _cursor() as cur:
-        cur.execute(_VERIFY_SQL, (version_id,))
+        cur.execute(_VERIFY_SQL, (version_id,), prepare=_server_prepared())
         row = cur.fetchone()
     return (int(row[0]), bool(row[1])) if row else None
 
@@ -206,9 +226,54 @@ def attribute_columns(category: str, detailed: bool) -> list[str]:
     return cols
 
 
+# --- prepared geometry of the low zooms ---------------------------------------------------------
+# z12-z14 tiles of a dense polygon layer hold thousands of features; ST_AsMVTGeom validates
+# each polygon (wagyu) whether it needs clipping or not, which was ~70% of such a tile. For
+# these zooms every polygon feature keeps a copy already simplified, snapped to that zoom's
+# global grid of tile units and made valid (layers migration 0004: columns geom_mvt{z},
+# emptied by a trigger whenever geom_3857 changes). A feature lying wholly inside the
+# buffered tile then only needs an affine map to tile units (exact integers). Features that
+# cross the buffer's edge, and those without a copy (just edited), take ST_AsMVTGeom.
+PREPARED_ZOOMS = (12, 13, 14)
+
+
+def simplify_tolerance(z: int) -> float:
+    """MVT_SIMPLIFY_PX of a 256-pixel tile's pixel at zoom z, in EPSG:3857 metres."""
+    return float(setting("MVT_SIMPLIFY_PX", 0.25)) * EXTENT / 256 * tile_unit(z)
+
+
+def prepared_expression(z: int) -> str:
+    unit = tile_unit(z)
+    return (f"NULLIF(ST_ForcePolygonCW(ST_CollectionExtract(ST_MakeValid(ST_SnapToGrid("
+            f"ST_Simplify(f.geom_3857, {simplify_tolerance(z)!r}, true), "
+            f"{-WEBMERCATOR_HALF!r}, {-WEBMERCATOR_HALF!r}, {unit!r}, {unit!r})), 3)), "
+            "'SRID=3857;POLYGON EMPTY'::geometry)")
+
+
+def prepare(version_id: int, feature_ids: list[int] | None = None) -> int:
+    """Fill the prepared geometry of a polygon version's features (all, or `feature_ids`);
+    returns the rows written. Runs when a version is published and after an edit."""
+    with _cursor() as cur:
+        cur.execute("SELECT l.geometry_type, to_regclass('layers_feature_v' || v.id) "
+                    "IS NOT NULL FROM layers_layerversion v JOIN layers_layer l "
+                    "ON l.id = v.layer_id WHERE v.id = %s", (version_id,))
+        row = cur.fetchone()
+        if row is None or row[0] != Layer.GeometryType.POLYGON:
+            return 0
+        table = f"{_FEATURE_TABLE}_v{int(version_id)}" if row[1] else _FEATURE_TABLE
+        sets = ", ".join(f"geom_mvt{z} = {prepared_expression(z)}" for z in PREPARED_ZOOMS)
+        where = "f.version_id = %s"
+        params: list = [version_id]
+        if feature_ids is not None:
+            where += " AND f.id = ANY(%s)"
+            params.append(list(feature_ids))
+        cur.execute(f"UPDATE {table} f SET {sets} WHERE {where}", params)
+        return cur.rowcount
+
+
 @lru_cache(maxsize=256)
 def tile_sql(table: str, by_version: bool, category: str, geometry_type: str, detailed: bool,
-             simplify: bool) -> str:
+             simplify: bool, prepared: int | None = None) -> str:
     geom = "f.geom_3857"
     if simplify and geometry_type != Layer.GeometryType.POINT:
         # Only features wholly inside the tile are simplified: one that crosses its edge
@@ -216,16 +281,24 @@ def tile_sql(table: str, by_version: bool, category: str, geometry_type: str, de
         geom = ("CASE WHEN f.geom_3857 @ ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int) "
                 "THEN ST_Simplify(f.geom_3857, %(tolerance)s::float8, true) "
                 "ELSE f.geom_3857 END")
-    where = "f.geom_3857 && ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int, " \
-            f"margin => {MARGIN})"
+    envelope = "ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int, " f"margin => {MARGIN})"
+    mvt_geom = (f"ST_AsMVTGeom({geom}, ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int), "
+                f"{EXTENT}, {BUFFER}, true)")
+    if prepared is not None:
+        # Inside the buffered tile: no clipping, already valid and on the unit grid; the
+        # snap to 1 only removes the affine map's floating-point noise (ST_AsMVT truncates).
+        mvt_geom = (f"CASE WHEN f.geom_mvt{int(prepared)} IS NOT NULL "
+                    f"AND f.geom_3857 @ {envelope} "
+                    f"THEN ST_SnapToGrid(ST_Affine(f.geom_mvt{int(prepared)}, %(scale)s::float8, "
+                    "0, 0, -%(scale)s::float8, %(ox)s::float8, %(oy)s::float8), 1) "
+                    f"ELSE {mvt_geom} END")
+    where = f"f.geom_3857 && {envelope}"
     if by_version:
         where += " AND f.version_id = %(version)s::bigint"
     cols = ", ".join(attribute_columns(category, detailed))
     return (
         f"SELECT ST_AsMVT(t, %(layer)s::text, {EXTENT}, 'geom', 'fid') FROM ("
-        f"SELECT f.id AS fid, {cols}, "
-        f"ST_AsMVTGeom({geom}, ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int), "
-        f"{EXTENT}, {BUFFER}, true) AS geom "
+        f"SELECT f.id AS fid, {cols}, {mvt_geom} AS geom "
         # No "WHERE geom IS NOT NULL" outside: PostgreSQL would push it down and compute
         # ST_AsMVTGeom twice per row; ST_AsMVT skips rows whose geometry vanished.
         f"FROM {table} f WHERE {where}) t"
@@ -244,12 +317,16 @@ def statement(target: Target, z: int, x: int, y: int) -> tuple[str, dict]:
         table, by_version = f"{_FEATURE_TABLE}_v{int(target.version_id)}", False
     else:  # features of a version without a partition of its own (default partition)
         table, by_version = _FEATURE_TABLE, True
+    prepared = z if (simplify and z in PREPARED_ZOOMS and setting("MVT_PREPARED", True)
+                     and target.geometry_type == Layer.GeometryType.POLYGON) else None
     sql = tile_sql(table, by_version, target.category, target.geometry_type, detailed,
-                   simplify)
-    # MVT_SIMPLIFY_PX of a 256-pixel tile's pixel, in 4096-unit tile coordinates.
-    tolerance = float(setting("MVT_SIMPLIFY_PX", 0.25)) * EXTENT / 256 * tile_unit(z)
-    params = {"layer": target.code, "z": z, "x": x, "y": y, "tolerance": tolerance,
-              "version": target.version_id}
+                   simplify, prepared)
+    half = (1 << z) * EXTENT // 2  # WEBMERCATOR_HALF in tile units, exactly
+    params = {"layer": target.code, "z": z, "x": x, "y": y,
+              "tolerance": simplify_tolerance(z), "version": target.version_id,
+              # EPSG:3857 -> this tile's units, y down
+              "scale": 1 / tile_unit(z), "ox": float(half - x * EXTENT),
+              "oy": float(half - y * EXTENT)}
     return sql, params
 
 
@@ -260,7 +337,7 @@ def render(target: Target, z: int, x: int, y: int) -> bytes:
         row = _fetch_serial(sql, params)
     else:  # small tiles: the planner never goes parallel, spare the round trip's extras
         with _cursor() as cur:
-            cur.execute(sql, params)
+            cur.execute(sql, params, prepare=_server_prepared())
             row = cur.fetchone()
     return bytes(row[0]) if row and row[0] is not None else b""
 
