@@ -28,6 +28,10 @@ from mapproxy.image.opts import ImageOptions  # noqa: E402
 from mapproxy.source import mapnik as mapproxy_mapnik  # noqa: E402
 
 _local = threading.local()
+# PNG at zlib level 2 instead of 6: encoding was the largest cost of an uncached map (about
+# 6 of 13 ms of CPU), level 2 takes half of that for files ~10% larger. Still lossless
+# 32-bit RGBA, as MapServer's AGG/PNG; other formats are encoded as requested.
+ENCODINGS = {"png": "png32:z=2", "png32": "png32:z=2"}
 
 
 class PatchedMapnikSource(mapproxy_mapnik.MapnikSource):
@@ -55,7 +59,7 @@ class PatchedMapnikSource(mapproxy_mapnik.MapnikSource):
             mapnik.render(m, img, self.scale_factor)
         else:
             mapnik.render(m, img)
-        data = img.to_string(str(query.format))
+        data = img.to_string(ENCODINGS.get(str(query.format), str(query.format)))
         mapproxy_mapnik.log_request(f"{mapfile}:{query.bbox}:{query.srs.srs_code}:{query.size}",
                                     status="200", size=len(data), method="API",
                                     duration=time.time() - started)

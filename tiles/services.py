@@ -15,32 +15,44 @@ from tiles.models import current_generation
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
-_apps: dict[tuple[str, ...], tuple[int, Any]] = {}
+# levels -> (generation, MapProxy application, codes of the published layers it serves)
+_apps: dict[tuple[str, ...], tuple[int, Any, frozenset[str]]] = {}
 
 
 def mapproxy_app(levels: tuple[str, ...]) -> Any:
+    return mapproxy_service(levels)[0]
+
+
+def mapproxy_service(levels: tuple[str, ...]) -> tuple[Any, frozenset[str]]:
+    """The current application for these levels and the layer codes it publishes (the WMS
+    fast path serves a request only if every layer it names is among them)."""
     generation = current_generation()
     cached = _apps.get(levels)
     if cached and cached[0] == generation:
-        return cached[1]
+        return cached[1], cached[2]
     with _lock:
         cached = _apps.get(levels)
         if cached and cached[0] == generation:
-            return cached[1]
+            return cached[1], cached[2]
+        import yaml
         from mapproxy.wsgiapp import make_wsgi_app
 
         from tiles import mapnik_compat  # noqa: F401 - patches MapProxy before it loads
         from tiles.mapproxy_conf import write_config
 
         path = write_config(levels, generation)
+        # Read back from the file MapProxy loads, so the codes match its layers exactly.
+        conf = yaml.safe_load(path.read_text(encoding="utf-8"))
+        codes = frozenset(layer["name"] for layer in conf["layers"]
+                          if layer["sources"] != ["empty_src"])
         if levels == ("public",):
             from tiles.public_links import refresh_public_links
 
             refresh_public_links()
         app = make_wsgi_app(str(path), ignore_config_warnings=False)
-        _apps[levels] = (generation, app)
+        _apps[levels] = (generation, app, codes)
         log.info("MapProxy configuration %s loaded", path.name)
-        return app
+        return app, codes
 
 
 def ready_check() -> bool:
