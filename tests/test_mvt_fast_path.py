@@ -7,15 +7,13 @@ import gzip
 
 import pytest
 import shapely
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
-from werkzeug.test import EnvironBuilder
 
 from config.wsgi import application
 from layers import services
 from layers.models import Feature
 from tests.conftest import SEAT_X, SEAT_Y, square, to_crs
 from tests.test_mvt import features, publish, tile_of
+from tests.wsgi_call import call_wsgi
 from tiles import mvt, mvt_cache
 from tiles.mvt_fast_path import MvtFastPath
 
@@ -36,29 +34,7 @@ FAST_ONLY = MvtFastPath(django_must_not_run)
 
 def call(app, path: str, address: str = "127.0.0.1", method: str = "GET",
          **headers: str) -> tuple[int, dict[str, str], bytes]:
-    environ = EnvironBuilder(path=path.split("?")[0], method=method,
-                             query_string=path.split("?")[1] if "?" in path else None,
-                             headers=headers, environ_base={"REMOTE_ADDR": address}
-                             ).get_environ()
-    seen: dict = {}
-
-    def start_response(status: str, hdrs: list, exc_info=None):
-        seen["status"], seen["headers"] = int(status.split()[0]), dict(hdrs)
-
-    # As Django's test client does: the handler must not close the test's connection.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        body = app(environ, start_response)
-        try:
-            data = b"".join(body)
-        finally:
-            if hasattr(body, "close"):
-                body.close()
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-    return seen["status"], seen["headers"], data
+    return call_wsgi(app, path, method=method, address=address, **headers)
 
 
 @pytest.fixture

@@ -5,42 +5,18 @@ from __future__ import annotations
 
 import pytest
 import shapely
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
-from werkzeug.test import EnvironBuilder
 
 from config.wsgi import application
 from layers import crs
 from tests.conftest import SEAT_X, SEAT_Y, publish_layer, square, to_crs
+from tests.wsgi_call import call_wsgi
 from tiles.public_links import refresh_public_links
 
 pytestmark = pytest.mark.django_db(transaction=True)  # Mapnik reads with its own connection
 
 
 def call(path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
-    environ = EnvironBuilder(path=path.split("?")[0],
-                             query_string=path.split("?")[1] if "?" in path else None,
-                             headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"}
-                             ).get_environ()
-    seen: dict = {}
-
-    def start_response(status: str, hdrs: list, exc_info=None):
-        seen["status"], seen["headers"] = int(status.split()[0]), dict(hdrs)
-
-    # As Django's test client does: the handler must not close the test's connection.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        body = application(environ, start_response)
-        try:
-            data = b"".join(body)
-        finally:
-            if hasattr(body, "close"):
-                body.close()
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-    return seen["status"], seen["headers"], data
+    return call_wsgi(application, path, **headers)
 
 
 def tile_path(code: str, x: float, y: float, z: int = 16) -> str:

@@ -9,11 +9,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import numpy as np
 import pytest
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from owslib.wms import WebMapService
 from PIL import Image
-from werkzeug.test import EnvironBuilder
 
 from accounts import tokens
 from accounts.roles import Role, Scope
@@ -21,6 +18,7 @@ from config.wsgi import application, django_application
 from layers import crs
 from ops import metrics, tally
 from tests.conftest import SEAT_X, SEAT_Y, publish_layer, square
+from tests.wsgi_call import call_wsgi
 from tiles.wms_fast_path import WmsFastPath
 
 pytestmark = pytest.mark.django_db(transaction=True)  # Mapnik reads with its own connection
@@ -41,27 +39,7 @@ class Recording:
 
 def call(app, query: str, path: str = "/ows/wms", address: str = "127.0.0.1",
          **headers: str) -> tuple[int, dict[str, str], bytes]:
-    environ = EnvironBuilder(path=path, query_string=query, headers=headers,
-                             environ_base={"REMOTE_ADDR": address}).get_environ()
-    seen: dict = {}
-
-    def start_response(status: str, hdrs: list, exc_info=None):
-        seen["status"], seen["headers"] = int(status.split()[0]), dict(hdrs)
-
-    # As Django's test client does: the handler must not close the test's connection.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        body = app(environ, start_response)
-        try:
-            data = b"".join(body)
-        finally:
-            if hasattr(body, "close"):
-                body.close()
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-    return seen["status"], seen["headers"], data
+    return call_wsgi(app, path, query=query, address=address, **headers)
 
 
 def bbox_3857(x: float, y: float, size: float) -> str:

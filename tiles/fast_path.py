@@ -7,7 +7,7 @@ warm map view does not pay the full request stack (middleware, MapProxy) a hundr
 
 It serves only what nginx would: files under the public links (public layers' current
 caches, switched atomically on publish and restyle, pruned tile by tile on edits), and never
-a request that carries credentials (an Authorization header or a `token` parameter), which
+a request that carries a token (Authorization or X-Api-Token header, `token` parameter), which
 may be for non-public data and goes to the application's access checks.
 """
 
@@ -22,17 +22,12 @@ from typing import Any
 
 from django.conf import settings
 
+from tiles.before_django import carries_token
+
 TILE_PATH = re.compile(r"^/ows/wmts/(?P<layer>[A-Za-z][A-Za-z0-9_]*)/"
                        r"(?P<tms>webmercator|cgcs2000)/(?P<z>[0-9]{1,2})/(?P<x>[0-9]{1,9})/"
                        r"(?P<y>[0-9]{1,9})\.png$")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-def _credentials(environ: dict[str, Any]) -> bool:
-    if environ.get("HTTP_AUTHORIZATION"):
-        return True
-    query = environ.get("QUERY_STRING", "")
-    return "token=" in query.lower()
 
 
 class PublicTileFastPath:
@@ -43,7 +38,7 @@ class PublicTileFastPath:
                  ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         match = TILE_PATH.match(environ.get("PATH_INFO", ""))
-        if match is None or method not in ("GET", "HEAD") or _credentials(environ) \
+        if match is None or method not in ("GET", "HEAD") or carries_token(environ) \
                 or not getattr(settings, "TILE_FAST_PATH", True):
             return self.app(environ, start_response)
         g = match.groupdict()

@@ -31,20 +31,19 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import psycopg
 from django.conf import settings
-from django.core import signals
-from django.db import DatabaseError, connection
 
 from accounts.network import client_ip
 from layers.models import Layer
 from tiles import mvt, ratelimit
+from tiles.before_django import (
+    ClientMeta,
+    answer_or_none,
+    carries_token,
+    count_request,
+    has_session,
+)
 from tiles.mvt_views import gzip_accepted, tile_reply
-
-try:
-    from ops import metrics, scheduler, tally
-except ImportError:  # the ops app is optional
-    metrics = scheduler = tally = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +51,6 @@ TILE_PATH = re.compile(r"^/tiles/(?P<layer>[A-Za-z][A-Za-z0-9_]{0,39})/(?P<z>[0-
                        r"(?P<x>[0-9]{1,8})/(?P<y>[0-9]{1,8})\.mvt$")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 STATUS_LINES = {200: "200 OK", 304: "304 Not Modified", 429: "429 Too Many Requests"}
-
-
-class _Environ:
-    """What accounts.network.client_ip reads of a request: its META."""
-
-    def __init__(self, environ: dict[str, Any]):
-        self.META = environ
 
 
 def enabled() -> bool:
@@ -90,11 +82,7 @@ class MvtFastPath:
         if not path.endswith(".mvt") or environ.get("REQUEST_METHOD", "GET") not in (
                 "GET", "HEAD") or not enabled():
             return None
-        if environ.get("HTTP_AUTHORIZATION") or environ.get("HTTP_X_API_TOKEN") \
-                or "token=" in environ.get("QUERY_STRING", "").lower():
-            return None
-        cookies = environ.get("HTTP_COOKIE", "")
-        if cookies and f"{settings.SESSION_COOKIE_NAME}=" in cookies:
+        if carries_token(environ) or has_session(environ):
             return None
         return TILE_PATH.match(path)
 
@@ -103,28 +91,12 @@ class MvtFastPath:
         match = self.eligible(environ)
         if match is None:
             return self.app(environ, start_response)
-        if scheduler is not None:
-            scheduler.ensure_started()
         started = time.perf_counter()
-        signals.request_started.send(sender=self.__class__, environ=environ)
-        try:
-            answer = self._answer(environ, match)
-        except (DatabaseError, psycopg.Error):  # the view answers it, reconnected
-            log.warning("MVT fast path: database error, passing to the view", exc_info=True)
-            connection.close()
-            answer = None
-        except Exception:
-            log.exception("MVT fast path failed, passing to the view")
-            answer = None
-        finally:
-            signals.request_finished.send(sender=self.__class__)
+        answer = answer_or_none(type(self), environ, lambda: self._answer(environ, match))
         if answer is None:
             return self.app(environ, start_response)
         status, headers, body = answer
-        if metrics is not None:
-            metrics.observe_request(environ.get("PATH_INFO", ""), status,
-                                    time.perf_counter() - started)
-            tally.count(False)
+        count_request(environ, status, started)
         start_response(STATUS_LINES[status], headers)
         return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
 
@@ -140,7 +112,7 @@ class MvtFastPath:
         # Counted here only for requests this path answers (the others are counted by the
         # middleware); marked, so a failure passed on to the view is not counted twice.
         environ[ratelimit.COUNTED] = True
-        if ratelimit.over_limit(client_ip(_Environ(environ)) or ""):  # type: ignore[arg-type]
+        if ratelimit.over_limit(client_ip(ClientMeta(environ)) or ""):  # type: ignore[arg-type]
             body = ratelimit.RATE_LIMITED_BODY.encode()
             return 429, [("Content-Type", "text/xml; charset=utf-8"),
                          ("Content-Length", str(len(body))),

@@ -38,22 +38,22 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.core import signals
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import DatabaseError, connection
 from django.http import HttpResponse
 from django.utils.cache import patch_vary_headers
 from django.utils.module_loading import import_string
 
 from accounts.network import client_ip
 from tiles import ratelimit
+from tiles.before_django import (
+    ClientMeta,
+    answer_or_none,
+    carries_token,
+    count_request,
+    has_session,
+)
 from tiles.ogc_errors import OgcError, check_wms
-
-try:
-    from ops import metrics, scheduler, tally
-except ImportError:  # the ops app is optional
-    metrics = scheduler = tally = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +76,6 @@ HEADER_MIDDLEWARE = ("django.middleware.security.SecurityMiddleware",
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 
 
-class _Environ:
-    """What accounts.network.client_ip reads of a request: its META."""
-
-    def __init__(self, environ: dict[str, Any]):
-        self.META = environ
-
-
 def enabled() -> bool:
     return bool(getattr(settings, "WMS_FAST_PATH", True))
 
@@ -98,13 +91,9 @@ def wms_params(environ: dict[str, Any]) -> dict[str, str] | None:
     check_wms and the layer names see exactly what the view would see."""
     if environ.get("REQUEST_METHOD") != "GET" or environ.get("PATH_INFO") not in PATHS:
         return None
-    if environ.get("HTTP_AUTHORIZATION") or environ.get("HTTP_X_API_TOKEN"):
-        return None
-    if f"{settings.SESSION_COOKIE_NAME}=" in environ.get("HTTP_COOKIE", ""):
+    if carries_token(environ) or has_session(environ):
         return None
     raw = environ.get("QUERY_STRING", "")
-    if "token" in raw.lower():
-        return None
     query = raw.encode("iso-8859-1", "replace").decode("utf-8", "replace")
     try:
         pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_PARAMS)
@@ -135,27 +124,11 @@ class WmsFastPath:
         params = wms_params(environ) if enabled() else None
         if params is None:
             return self.app(environ, start_response)
-        if scheduler is not None:
-            scheduler.ensure_started()
         started = time.perf_counter()
-        signals.request_started.send(sender=self.__class__, environ=environ)
-        try:
-            response = self._answer(environ, params)
-        except DatabaseError:  # the full path answers (and reports) it after reconnecting
-            log.warning("WMS fast path: database error, passing to Django", exc_info=True)
-            connection.close()
-            response = None
-        except Exception:
-            log.exception("WMS fast path failed, passing to Django")
-            response = None
-        finally:
-            signals.request_finished.send(sender=self.__class__)
+        response = answer_or_none(type(self), environ, lambda: self._answer(environ, params))
         if response is None:
             return self.app(environ, start_response)
-        if metrics is not None:
-            metrics.observe_request(environ["PATH_INFO"], response.status_code,
-                                    time.perf_counter() - started)
-            tally.count(response.status_code >= 500)
+        count_request(environ, response.status_code, started)
         headers = [*response.items(),
                    *(("Set-Cookie", c.output(header="")) for c in response.cookies.values())]
         start_response(f"{response.status_code} {response.reason_phrase}", headers)
@@ -186,7 +159,7 @@ class WmsFastPath:
         # Counted here, once: a request that falls through after this is not counted again
         # by the middleware (the COUNTED mark).
         environ[ratelimit.COUNTED] = True
-        if ratelimit.over_limit(client_ip(_Environ(environ)) or ""):  # type: ignore[arg-type]
+        if ratelimit.over_limit(client_ip(ClientMeta(environ)) or ""):  # type: ignore[arg-type]
             response = HttpResponse(ratelimit.RATE_LIMITED_BODY, status=429,
                                     content_type="text/xml; charset=utf-8")
             response["Retry-After"] = ratelimit.retry_after()
