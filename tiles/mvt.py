@@ -23,7 +23,8 @@ What a tile holds (the MVT layer is named after the layer code):
   tile is never silently truncated (ST_AsMVTGeom itself only drops features smaller than
   half a tile unit, i.e. invisible ones);
 - geometry clipped to the buffer (prepared copies need no clipping: they lie inside it);
-  up to `MVT_SIMPLIFY_MAX_ZOOM`, features lying wholly inside the tile are first simplified with a tolerance of `MVT_SIMPLIFY_PX` screen pixels
+  up to `MVT_SIMPLIFY_MAX_ZOOM`, features lying wholly inside the tile are first simplified
+  with a tolerance of `MVT_SIMPLIFY_PX` screen pixels
   (a fraction of a pixel of a 256-pixel tile: invisible, and it halves the work of
   ST_AsMVTGeom), keeping collapsed small polygons (preserveCollapsed); features crossing
   the tile edge are not, so simplification cannot pull them out of the buffer. No

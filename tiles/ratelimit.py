@@ -59,6 +59,14 @@ def retry_after() -> str:
     return str(60 - int(time.time()) % 60)
 
 
+def rate_limited_response() -> HttpResponse:
+    """The OGC exception report a caller over the limit gets (429, with Retry-After)."""
+    response = HttpResponse(RATE_LIMITED_BODY, status=429,
+                            content_type="text/xml; charset=utf-8")
+    response["Retry-After"] = retry_after()
+    return response
+
+
 class MapRateLimitMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -67,8 +75,5 @@ class MapRateLimitMiddleware:
         # COUNTED: a WSGI fast path (tiles/wms_fast_path.py) counted it, then passed it on.
         if request.path.startswith(MAP_PATHS) and getattr(request, "api_token", None) is None \
                 and not request.META.get(COUNTED) and over_limit(client_ip(request) or ""):
-            response = HttpResponse(RATE_LIMITED_BODY, status=429,
-                                    content_type="text/xml; charset=utf-8")
-            response["Retry-After"] = retry_after()
-            return response
+            return rate_limited_response()
         return self.get_response(request)

@@ -160,9 +160,7 @@ class WmsFastPath:
         # by the middleware (the COUNTED mark).
         environ[ratelimit.COUNTED] = True
         if ratelimit.over_limit(client_ip(ClientMeta(environ)) or ""):  # type: ignore[arg-type]
-            response = HttpResponse(ratelimit.RATE_LIMITED_BODY, status=429,
-                                    content_type="text/xml; charset=utf-8")
-            response["Retry-After"] = ratelimit.retry_after()
+            response = ratelimit.rate_limited_response()
         else:
             mp_environ = dict(environ)
             mp_environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + "/ows"
