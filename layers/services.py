@@ -11,6 +11,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ version_published = Signal()  # kwargs: version, previous
 features_changed = Signal()  # kwargs: version, feature_ids, old_geoms, new_geoms (4490)
 
 Progress = Callable[[str, int, int], None]  # stage, advance by, stage total
-IMPORT_CHUNK = 20_000
+IMPORT_CHUNK = 10_000
 
 
 class ImportRejected(ImportFailed):
@@ -81,6 +82,20 @@ def _prepared_chunks(batch: FeatureBatch, epsg: int, kind: str, plan: AttributeP
         rows = np.flatnonzero(checked.keep)
         typed, extras, problems = convert_attributes(chunk, rows, plan)
         yield chunk, checked, rows, typed, extras, problems
+
+
+_DONE = object()
+
+
+def _prefetched(items: Iterator[Any]) -> Iterator[Any]:
+    """Items of `items`, the next one computed in a worker thread while the caller uses this
+    one: numpy, shapely, pyproj and geoarrow release the GIL, so validating a chunk runs on
+    the other core while the previous one is written."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-prefetch") as pool:
+        pending = pool.submit(next, items, _DONE)
+        while (item := pending.result()) is not _DONE:
+            pending = pool.submit(next, items, _DONE)
+            yield item
 
 
 def resolve_source_crs(batch: FeatureBatch, declared_epsg: int | None,
@@ -142,8 +157,8 @@ def import_batch(layer: Layer, batch: FeatureBatch, *, source_name: str, source_
             # After the first error (strict mode) the rest is still validated, to report
             # every problem at once, but nothing more is written and all is rolled back.
             with PartitionWriter(version) as writer:
-                for chunk, checked, rows, typed, extras, attr_problems in _prepared_chunks(
-                        batch, epsg, layer.geometry_type, plan):
+                for chunk, checked, rows, typed, extras, attr_problems in _prefetched(
+                        _prepared_chunks(batch, epsg, layer.geometry_type, plan)):
                     report.problems.extend(checked.problems + attr_problems)
                     report.repaired += checked.repaired
                     bad = {p.location for p in attr_problems if p.severity == "error"}
@@ -156,8 +171,9 @@ def import_batch(layer: Layer, batch: FeatureBatch, *, source_name: str, source_
                         rows = rows[good]
                     if not report.errors or allow_rejects:
                         writer.write(feature_nos=chunk.offset + rows + 1,
-                                     geom_4490=checked.geom_4490[rows],
-                                     geom_3857=checked.geom_3857[rows],
+                                     ewkb_4490=checked.ewkb_4490[rows],
+                                     ewkb_3857=checked.ewkb_3857[rows],
+                                     bbox_4490=checked.bbox_4490[rows],
                                      measure=checked.measure[rows], typed=typed, extras=extras)
                     if progress:
                         progress("import", len(chunk), len(batch))

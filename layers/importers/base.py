@@ -61,6 +61,9 @@ class FeatureBatch:
     warnings: list[Problem] = field(default_factory=list)
     crs_note: str = ""  # how the CRS was determined, for the report
     offset: int = 0  # index of this batch's first feature in the source (chunks)
+    # The file's WKB of the same geometries (pyarrow binary array), when the reader has it
+    # and handed the geometries over unchanged: validation then skips re-serialising them.
+    wkb: Any = None
 
     def __len__(self) -> int:
         return len(self.geometries)
@@ -76,7 +79,8 @@ class FeatureBatch:
             columns={k: v[start:stop] for k, v in self.columns.items()},
             epsg=self.epsg, source_format=self.source_format,
             locations=self.locations[start:stop] if self.locations is not None else None,
-            crs_note=self.crs_note, offset=self.offset + start)
+            crs_note=self.crs_note, offset=self.offset + start,
+            wkb=self.wkb.slice(start, stop - start) if self.wkb is not None else None)
 
 
 @dataclass

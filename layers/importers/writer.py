@@ -14,7 +14,6 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
-import shapely
 from django.contrib.gis.geos import Polygon as GEOSPolygon
 from django.db import connection, transaction
 
@@ -62,25 +61,25 @@ class PartitionWriter(AbstractContextManager):
                               *(_PG_TYPES[f.kind] for f in INDICATOR_FIELDS), "bytea"])
         return self
 
-    def write(self, *, feature_nos: np.ndarray, geom_4490: np.ndarray, geom_3857: np.ndarray,
-              measure: np.ndarray, typed: dict[str, list[Any]], extras: list[str]) -> None:
-        """Append rows; `extras` holds each row's other attributes as JSON object text."""
+    def write(self, *, feature_nos: np.ndarray, ewkb_4490: np.ndarray, ewkb_3857: np.ndarray,
+              bbox_4490: np.ndarray, measure: np.ndarray, typed: dict[str, list[Any]],
+              extras: list[str]) -> None:
+        """Append rows: geometries as EWKB with their SRID, `bbox_4490` per row, `extras`
+        each row's other attributes as JSON object text."""
         n = len(feature_nos)
         if n == 0:
             return
-        wkb_4490 = shapely.to_wkb(shapely.set_srid(geom_4490, 4490), include_srid=True)
-        wkb_3857 = shapely.to_wkb(shapely.set_srid(geom_3857, 3857), include_srid=True)
         cols = [typed.get(name) or [_DEFAULTS[name]] * n for name in _NAMES]
         measures = np.where(np.isnan(measure), None, measure).tolist()
         # jsonb's binary form is a version byte and the JSON text.
         attrs = [b"\x01" + e.encode() for e in extras]
         vid = int(self.version.pk)
         write_row = self._copy.write_row
-        for row in zip([vid] * n, np.asarray(feature_nos, dtype=np.int64).tolist(), wkb_4490,
-                       wkb_3857, measures, *cols, attrs, strict=True):
+        for row in zip([vid] * n, np.asarray(feature_nos, dtype=np.int64).tolist(), ewkb_4490,
+                       ewkb_3857, measures, *cols, attrs, strict=True):
             write_row(row)
         self.count += n
-        b = shapely.total_bounds(geom_4490)
+        b = np.r_[np.nanmin(bbox_4490[:, :2], axis=0), np.nanmax(bbox_4490[:, 2:], axis=0)]
         self.bounds = np.r_[np.minimum(self.bounds[:2], b[:2]), np.maximum(self.bounds[2:],
                                                                            b[2:])]
 
