@@ -306,6 +306,14 @@ IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 IMPORT_MAX_UNCOMPRESSED_BYTES = env_int("IMPORT_MAX_UNCOMPRESSED_BYTES", 1024 * 1024 * 1024)
 IMPORT_MAX_ZIP_RATIO = env_int("IMPORT_MAX_ZIP_RATIO", 200)
 IMPORT_MAX_ZIP_MEMBERS = env_int("IMPORT_MAX_ZIP_MEMBERS", 1000)
+# Large imports run on several processes (forked from a single-threaded importer such as
+# the import_layer command; a threaded web worker imports in one): how many at most, and
+# from how many features on.
+IMPORT_WORKERS = env_int("IMPORT_WORKERS", os.cpu_count() or 1)
+IMPORT_PARALLEL_MIN_FEATURES = env_int("IMPORT_PARALLEL_MIN_FEATURES", 20_000)
+# Features validated and copied at a time: bounds memory, and PostgreSQL parses one chunk
+# while the next one is validated.
+IMPORT_CHUNK = env_int("IMPORT_CHUNK", 10_000)
 # Any request body larger than this is refused (413) before it is read; by default the
 # largest upload limit plus 1 MiB of form fields (config/request_size.py).
 REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 0) or None

@@ -10,8 +10,6 @@ import hashlib
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,11 +23,18 @@ from django.utils import timezone
 
 from layers import crs
 from layers.fields import INDICATOR_FIELDS
-from layers.importers.attributes import AttributePlan, convert_attributes, plan_attributes
+from layers.importers import parallel
+from layers.importers.attributes import AttributePlan, plan_attributes
 from layers.importers.base import FeatureBatch, ImportFailed, ImportReport, Problem
+from layers.importers.pipeline import ChunkOutcome, Progress, chunk_starts, copy_chunks
 from layers.importers.sources import read_source
 from layers.importers.validation import ValidatedGeometries, validate_geometries
-from layers.importers.writer import PartitionWriter, drop_partition
+from layers.importers.writer import (
+    PartitionWriter,
+    attach_partition,
+    build_indexes_in_parallel,
+    drop_partition,
+)
 from layers.models import Feature, Layer, LayerVersion
 
 log = logging.getLogger(__name__)
@@ -40,8 +45,6 @@ version_published = Signal()  # kwargs: version, previous
 # their work before returning, so an edit is reported done only when no stale tile is left.
 features_changed = Signal()  # kwargs: version, feature_ids, old_geoms, new_geoms (4490)
 
-Progress = Callable[[str, int, int], None]  # stage, advance by, stage total
-IMPORT_CHUNK = 10_000
 
 
 class ImportRejected(ImportFailed):
@@ -69,33 +72,6 @@ def sha256_of(path: Path) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _prepared_chunks(batch: FeatureBatch, epsg: int, kind: str, plan: AttributePlan
-                     ) -> Iterator[tuple[FeatureBatch, ValidatedGeometries, np.ndarray,
-                                         dict[str, list], list[str], list[Problem]]]:
-    """Validated and converted chunks, one after the other. (PostgreSQL parses the COPY of
-    one chunk in its own process while the next one is validated here.)"""
-    for start in range(0, len(batch), IMPORT_CHUNK):
-        chunk = batch.chunk(start, min(start + IMPORT_CHUNK, len(batch)))
-        checked = validate_geometries(chunk, epsg=epsg, kind=kind)
-        rows = np.flatnonzero(checked.keep)
-        typed, extras, problems = convert_attributes(chunk, rows, plan)
-        yield chunk, checked, rows, typed, extras, problems
-
-
-_DONE = object()
-
-
-def _prefetched(items: Iterator[Any]) -> Iterator[Any]:
-    """Items of `items`, the next one computed in a worker thread while the caller uses this
-    one: numpy, shapely, pyproj and geoarrow release the GIL, so validating a chunk runs on
-    the other core while the previous one is written."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-prefetch") as pool:
-        pending = pool.submit(next, items, _DONE)
-        while (item := pending.result()) is not _DONE:
-            pending = pool.submit(next, items, _DONE)
-            yield item
 
 
 def resolve_source_crs(batch: FeatureBatch, declared_epsg: int | None,
@@ -138,60 +114,101 @@ def import_batch(layer: Layer, batch: FeatureBatch, *, source_name: str, source_
     report.repaired = sum(p.severity == "repaired" for p in batch.warnings)
     if progress:
         progress("import", 0, len(batch))
+    version_fields = dict(effective_date=effective_date or timezone.localdate(),
+                          source_name=source_name[:255], source_sha256=source_sha256,
+                          source_format=batch.source_format, imported_by=imported_by,
+                          note=note)
 
-    class Failed(Exception):
-        pass
-
+    workers = report.workers = parallel.workers_for(len(batch))
     try:
-        with transaction.atomic():
-            # Lock the layer row so two imports cannot take the same version number.
-            locked = Layer.objects.select_for_update().get(pk=layer.pk)
-            last = locked.versions.order_by("-number").values_list("number", flat=True).first()
-            version = LayerVersion.objects.create(
-                layer=locked, number=(last or 0) + 1,
-                effective_date=effective_date or timezone.localdate(),
-                source_name=source_name[:255], source_sha256=source_sha256,
-                source_format=batch.source_format, source_srid=epsg, imported_by=imported_by,
-                note=note)
-            # Chunks bound memory, and PostgreSQL parses one chunk while the next validates.
-            # After the first error (strict mode) the rest is still validated, to report
-            # every problem at once, but nothing more is written and all is rolled back.
-            with PartitionWriter(version) as writer:
-                for chunk, checked, rows, typed, extras, attr_problems in _prefetched(
-                        _prepared_chunks(batch, epsg, layer.geometry_type, plan)):
-                    report.problems.extend(checked.problems + attr_problems)
-                    report.repaired += checked.repaired
-                    bad = {p.location for p in attr_problems if p.severity == "error"}
-                    report.rejected += len(chunk) - len(rows) + len(bad)
-                    if bad:
-                        good = np.array([chunk.location(int(i)) not in bad for i in rows])
-                        typed = {k: [v for v, g in zip(vals, good, strict=True) if g]
-                                 for k, vals in typed.items()}
-                        extras = [e for e, g in zip(extras, good, strict=True) if g]
-                        rows = rows[good]
-                    if not report.errors or allow_rejects:
-                        writer.write(feature_nos=chunk.offset + rows + 1,
-                                     ewkb_4490=checked.ewkb_4490[rows],
-                                     ewkb_3857=checked.ewkb_3857[rows],
-                                     bbox_4490=checked.bbox_4490[rows],
-                                     measure=checked.measure[rows], typed=typed, extras=extras)
-                    if progress:
-                        progress("import", len(chunk), len(batch))
-                if writer.count == 0 or (report.errors and not allow_rejects):
-                    raise Failed
-            report.written = writer.count
-            report.seconds = time.perf_counter() - started
-            version.import_report = report.as_dict()
-            version.save(update_fields=["import_report"])
-            if publish:
-                publish_version(version)
-    except Failed:
+        if workers > 1:
+            version = _import_staged(layer, batch, report, workers=workers, epsg=epsg,
+                                     plan=plan, allow_rejects=allow_rejects,
+                                     progress=progress, publish=publish, started=started,
+                                     **version_fields)
+        else:
+            version = _import_in_transaction(layer, batch, report, epsg=epsg, plan=plan,
+                                             allow_rejects=allow_rejects, progress=progress,
+                                             publish=publish, started=started,
+                                             **version_fields)
+    except _NothingToWrite:
         if not report.errors:
             report.problems.append(Problem("没有可写入的要素 (nothing to write)"))
         report.written = 0
         report.seconds = time.perf_counter() - started
         raise ImportRejected(report) from None
     return version, report
+
+
+class _NothingToWrite(Exception):
+    """Errors (strict mode) or no feature left: the import writes nothing."""
+
+
+def _merge(report: ImportReport, outcomes: list[ChunkOutcome]) -> None:
+    for o in outcomes:
+        report.problems.extend(o.problems)
+        report.repaired += o.repaired
+        report.rejected += o.rejected
+
+
+def _new_version(layer: Layer, report: ImportReport, *, version_id: int | None = None,
+                 **fields: Any) -> LayerVersion:
+    # Lock the layer row so two imports cannot take the same version number.
+    locked = Layer.objects.select_for_update().get(pk=layer.pk)
+    last = locked.versions.order_by("-number").values_list("number", flat=True).first()
+    return LayerVersion.objects.create(pk=version_id, layer=locked, number=(last or 0) + 1,
+                                       source_srid=report.source_epsg, **fields)
+
+
+def _finish(version: LayerVersion, report: ImportReport, count: int, *, started: float,
+            publish: bool) -> None:
+    report.written = count
+    report.seconds = time.perf_counter() - started
+    version.import_report = report.as_dict()
+    version.save(update_fields=["import_report"])
+    if publish:
+        publish_version(version)
+
+
+def _import_in_transaction(layer: Layer, batch: FeatureBatch, report: ImportReport, *,
+                           epsg: int, plan: AttributePlan, allow_rejects: bool,
+                           progress: Progress | None, publish: bool, started: float,
+                           **version_fields: Any) -> LayerVersion:
+    with transaction.atomic():
+        version = _new_version(layer, report, **version_fields)
+        # PostgreSQL parses the COPY of one chunk while the next one is validated.
+        with PartitionWriter(version) as writer:
+            outcomes = copy_chunks(writer, batch, epsg=epsg, kind=layer.geometry_type,
+                                   plan=plan, starts=chunk_starts(len(batch)),
+                                   allow_rejects=allow_rejects, failed=bool(report.errors),
+                                   progress=progress)
+            _merge(report, outcomes)
+            if writer.count == 0 or (report.errors and not allow_rejects):
+                raise _NothingToWrite
+        _finish(version, report, writer.count, started=started, publish=publish)
+    return version
+
+
+def _import_staged(layer: Layer, batch: FeatureBatch, report: ImportReport, *,
+                   workers: int, epsg: int, plan: AttributePlan, allow_rejects: bool,
+                   progress: Progress | None, publish: bool, started: float,
+                   **version_fields: Any) -> LayerVersion:
+    """The same import on `workers` processes (layers/importers/parallel.py)."""
+    version_id = parallel.reserve_version_id()
+    with parallel.staged_partition(version_id):
+        result = parallel.copy_in_workers(
+            batch, version_id=version_id, workers=workers, epsg=epsg,
+            kind=layer.geometry_type, plan=plan, allow_rejects=allow_rejects,
+            failed=bool(report.errors), progress=progress)
+        _merge(report, result.outcomes)
+        if result.count == 0 or (report.errors and not allow_rejects):
+            raise _NothingToWrite
+        build_indexes_in_parallel(version_id, workers)
+        with transaction.atomic():
+            version = _new_version(layer, report, version_id=version_id, **version_fields)
+            attach_partition(version, result.count, result.bounds)
+            _finish(version, report, result.count, started=started, publish=publish)
+    return version
 
 
 def require_declared_crs_for_dxf(batch: FeatureBatch, declared_epsg: int | None,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from layers.fields import BY_NAME, IndicatorField, match_columns
-from layers.importers.base import FeatureBatch, Problem
+from layers.importers.base import FeatureBatch, Problem, as_numpy
 
 _TRUE = {"1", "是", "y", "yes", "true", "t", "强制", "强制性"}
 _FALSE = {"0", "否", "n", "no", "false", "f", "", "非强制", "引导", "引导性"}
@@ -106,6 +106,7 @@ def _hashable(v: Any) -> bool:
 def _convert_column(field: IndicatorField, column: str, values: Sequence[Any],
                     rows: np.ndarray, batch: FeatureBatch,
                     problems: list[Problem]) -> list[Any]:
+    values = as_numpy(values)
     arr = np.asarray(values)
     if field.kind == "float" and arr.dtype.kind in "fiu":
         out = arr[rows].astype(float)

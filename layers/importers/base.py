@@ -51,10 +51,45 @@ def line_location(line: int) -> str:
     return f"第 {line} 行 (line {line})"
 
 
+def geometries_from_wkb(wkb: Any, offset: int = 0
+                        ) -> tuple[np.ndarray, list[Problem], np.ndarray]:
+    """Shapely geometries of a WKB array (None where missing), the problems found, and the
+    indices of geometries that were mended on the way (they differ from their WKB)."""
+    import shapely
+
+    raw = wkb.to_numpy(zero_copy_only=False) if hasattr(wkb, "to_numpy") else np.asarray(wkb)
+    geometries = shapely.from_wkb(raw, on_invalid="ignore")
+    problems: list[Problem] = []
+    unparsed = np.flatnonzero(shapely.is_missing(geometries) & np.not_equal(raw, None))
+    if len(unparsed):
+        # GDAL hands over rings that are not closed; GEOS refuses them. Close them and say so.
+        fixed = shapely.from_wkb(raw[unparsed], on_invalid="fix")
+        for i, g in zip(unparsed, fixed, strict=True):
+            if g is None:
+                problems.append(Problem("几何无法解析（如环未闭合且无法修复）(geometry cannot be "
+                                        "parsed, e.g. an unclosed ring)",
+                                        feature_location(offset + i)))
+            else:
+                geometries[i] = g
+                problems.append(Problem("多边形的环未闭合，已自动闭合 (ring not closed; closed "
+                                        "automatically)", feature_location(offset + i),
+                                        severity="repaired"))
+    return np.asarray(geometries, dtype=object), problems, unparsed
+
+
+def as_numpy(column: Any) -> Any:
+    """A pyarrow column as numpy (strings as objects, nulls as None or NaN)."""
+    return column.to_numpy(zero_copy_only=False) if hasattr(column, "to_numpy") else column
+
+
 @dataclass
 class FeatureBatch:
-    geometries: np.ndarray  # shapely geometries (None for a missing geometry), source CRS
-    columns: dict[str, Sequence[Any]]  # attribute columns, same length as geometries
+    # Shapely geometries (None for a missing geometry), source CRS. A reader that has the
+    # file's WKB may leave them None: each chunk then parses its own part (`shapes`), in the
+    # process that validates it.
+    geometries: np.ndarray | None
+    # Attribute columns, same length: sequences, or pyarrow arrays (converted per chunk).
+    columns: dict[str, Sequence[Any]]
     epsg: int | None  # source CRS if the file says; a declared CRS overrides it
     source_format: str
     locations: Sequence[str] | None = None  # per feature; default "feature i"
@@ -66,7 +101,13 @@ class FeatureBatch:
     wkb: Any = None
 
     def __len__(self) -> int:
-        return len(self.geometries)
+        return len(self.geometries) if self.geometries is not None else len(self.wkb)
+
+    def shapes(self) -> tuple[np.ndarray, list[Problem], np.ndarray]:
+        """Geometries, the problems parsing them found, and the indices it mended."""
+        if self.geometries is not None:
+            return self.geometries, [], np.array([], dtype=int)
+        return geometries_from_wkb(self.wkb, self.offset)
 
     def location(self, i: int) -> str:
         return self.locations[i] if self.locations is not None else \
@@ -75,8 +116,8 @@ class FeatureBatch:
     def chunk(self, start: int, stop: int) -> FeatureBatch:
         """Features [start, stop) as a batch of their own, locations kept."""
         return FeatureBatch(
-            geometries=self.geometries[start:stop],
-            columns={k: v[start:stop] for k, v in self.columns.items()},
+            geometries=self.geometries[start:stop] if self.geometries is not None else None,
+            columns={k: as_numpy(v[start:stop]) for k, v in self.columns.items()},
             epsg=self.epsg, source_format=self.source_format,
             locations=self.locations[start:stop] if self.locations is not None else None,
             crs_note=self.crs_note, offset=self.offset + start,
@@ -96,6 +137,7 @@ class ImportReport:
     problems: list[Problem] = field(default_factory=list)
     field_mapping: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    workers: int = 1  # processes that validated and wrote (layers/importers/parallel.py)
 
     @property
     def errors(self) -> list[Problem]:
@@ -113,5 +155,6 @@ class ImportReport:
             "rejected": self.rejected,
             "field_mapping": self.field_mapping,
             "seconds": round(self.seconds, 3),
+            "workers": self.workers,
             "problems": [p.as_dict() for p in self.problems],
         }

@@ -5,9 +5,6 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
-import numpy as np
-import shapely
-
 from layers import crs
 from layers.importers.base import FeatureBatch, ImportFailed, Problem, feature_location
 
@@ -164,31 +161,14 @@ def read_ogr(path: Path, fmt: str, *, encoding: str | None = None,
     wkb = table.column(geometry_name).combine_chunks()
     if hasattr(wkb, "storage"):  # geoarrow's WKB extension type, once geoarrow is loaded
         wkb = wkb.storage
-    geoms = wkb.to_numpy(zero_copy_only=False)
-    geometries = shapely.from_wkb(geoms, on_invalid="ignore")
-    warnings: list[Problem] = []
-    unparsed = np.flatnonzero(shapely.is_missing(geometries) & np.not_equal(geoms, None))
-    if len(unparsed):
-        # GDAL hands over rings that are not closed; GEOS refuses them. Close them and say so.
-        fixed = shapely.from_wkb(geoms[unparsed], on_invalid="fix")
-        for i, g in zip(unparsed, fixed, strict=True):
-            if g is None:
-                warnings.append(Problem("几何无法解析（如环未闭合且无法修复）(geometry cannot be "
-                                        "parsed, e.g. an unclosed ring)", feature_location(i)))
-            else:
-                geometries[i] = g
-                warnings.append(Problem("多边形的环未闭合，已自动闭合 (ring not closed; closed "
-                                        "automatically)", feature_location(i),
-                                        severity="repaired"))
-    columns = {str(name): table.column(str(name)).to_numpy(zero_copy_only=False)
-               for name in meta["fields"]}
+    columns = {str(name): table.column(str(name)).combine_chunks() for name in meta["fields"]}
     epsg = None
     if meta.get("crs"):
         epsg = crs.epsg_from_wkt(meta["crs"])
         note = "; ".join(x for x in (note, f"文件声明坐标系 EPSG:{epsg}" if epsg else
                                      f"文件坐标系无法识别：{meta['crs'][:60]}") if x)
-    if len(geometries) == 0:
+    if len(wkb) == 0:
         raise ImportFailed([Problem("文件中没有要素 (the file has no features)")], code="empty")
-    return FeatureBatch(geometries=np.asarray(geometries, dtype=object), columns=columns,
-                        epsg=epsg, source_format=fmt, crs_note=note, warnings=warnings,
-                        wkb=None if len(unparsed) else wkb)
+    # Geometries are parsed chunk by chunk where they are validated (FeatureBatch.shapes).
+    return FeatureBatch(geometries=None, columns=columns, epsg=epsg, source_format=fmt,
+                        crs_note=note, wkb=wkb)

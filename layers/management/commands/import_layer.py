@@ -46,6 +46,8 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"文件不存在：{path}")
         bars: dict[str, tqdm] = {}
+        # No tqdm monitor thread: a process with no other thread may fork import workers.
+        tqdm.monitor_interval = 0
 
         def progress(stage: str, advance: int, total: int) -> None:
             bar = bars.get(stage)
