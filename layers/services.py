@@ -10,6 +10,7 @@ import hashlib
 import logging
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -264,7 +265,10 @@ def import_file(layer: Layer, path: Path, *, source_name: str | None = None,
                 **kwargs: Any) -> tuple[LayerVersion, ImportReport]:
     """Import any supported file (GeoPackage, zipped Shapefile, GeoJSON, DXF, TXT)."""
     name = source_name or path.name
-    with tempfile.TemporaryDirectory(prefix="import-") as tmp:
+    # The checksum is computed while the file is read (hashlib releases the GIL).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-sha256") as pool, \
+            tempfile.TemporaryDirectory(prefix="import-") as tmp:
+        checksum = pool.submit(sha256_of, path)
         progress = kwargs.get("progress")
         if progress:
             progress("read", 0, 1)
@@ -278,8 +282,10 @@ def import_file(layer: Layer, path: Path, *, source_name: str | None = None,
         if progress:
             progress("read", 1, 1)
         require_declared_crs_for_dxf(batch, declared_epsg, name)
-        return import_batch(layer, batch, source_name=name, source_sha256=sha256_of(path),
-                            declared_epsg=declared_epsg, **kwargs)
+        source_sha256 = checksum.result()
+    # The thread has ended here, so the import may fork its workers.
+    return import_batch(layer, batch, source_name=name, source_sha256=source_sha256,
+                        declared_epsg=declared_epsg, **kwargs)
 
 
 def publish_version(version: LayerVersion) -> LayerVersion:

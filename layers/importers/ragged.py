@@ -20,6 +20,7 @@ from shapely import GeometryType
 # pyarrow and geoarrow are imported on first use (a web worker never needs them).
 _GEOARROW_TYPES = {"polygon": "multipolygon", "line": "multilinestring", "point": "point"}
 _EWKB_SRID_FLAG = 0x20  # high byte of the little-endian geometry type word
+_WKB_TYPES = {"polygon": {3, 6}, "line": {2, 5}, "point": {1}}
 
 
 @dataclass
@@ -61,6 +62,27 @@ class Ragged:
         out[who, 3] = np.maximum.reduceat(y, starts)
         return out
 
+    def take(self, which: np.ndarray) -> Ragged:
+        """The geometries at indices `which`, in that order."""
+        which = np.asarray(which, dtype=np.int64)
+        if len(which) == len(self) and (which == np.arange(len(which))).all():
+            return self
+        selected, new_offsets = which, []
+        for offsets in reversed(self.offsets):  # geometries, then parts, then rings
+            counts = offsets[selected + 1] - offsets[selected]
+            ends = np.cumsum(counts)
+            new_offsets.append(np.r_[0, ends])
+            selected = np.repeat(offsets[selected] - (ends - counts), counts) + \
+                np.arange(int(ends[-1]) if len(ends) else 0)
+        return Ragged(self.kind, self.coords[selected], tuple(reversed(new_offsets)))
+
+    def rings_closed(self) -> bool:
+        """Whether every ring ends where it starts."""
+        rings = self.offsets[0]
+        starts, ends = rings[:-1], rings[1:] - 1
+        nonempty = ends >= starts
+        return bool((self.coords[starts[nonempty]] == self.coords[ends[nonempty]]).all())
+
     def coord_owner(self) -> np.ndarray:
         """Feature index of every coordinate."""
         if self.kind == "point":
@@ -82,24 +104,54 @@ class Ragged:
         return np.repeat(np.arange(len(geoms) - 1), np.diff(geoms))
 
 
-def to_ragged(geoms: np.ndarray, kind: str, wkb: Any = None) -> Ragged:
+def to_ragged(geoms: np.ndarray | None, kind: str, wkb: Any = None) -> Ragged:
     """Ragged arrays of `geoms` (polygons as MultiPolygons, lines as MultiLineStrings, 2D).
 
     `wkb`, when given, is the same geometries' WKB (a pyarrow binary array or a sequence of
-    bytes), e.g. straight from the file: it saves serialising the shapely objects."""
+    bytes), e.g. straight from the file: it saves serialising the shapely objects. Without
+    `geoms`, WKB that geoarrow cannot read (other types, curves) raises ValueError."""
     import pyarrow as pa
 
     if wkb is None:
         wkb = shapely.to_wkb(geoms)
     if not isinstance(wkb, pa.Array | pa.ChunkedArray):
         wkb = pa.array(wkb, type=pa.binary())
+    if geoms is None and not _wkb_types_are(wkb, _WKB_TYPES[kind]):
+        # geoarrow would coerce a line into a polygon: other types go through GEOS.
+        raise ValueError(f"not all {kind}s")
     try:
         native = _geoarrow().as_geoarrow(wkb, _geoarrow_type(kind))
-    except Exception:  # noqa: BLE001 - curves, M values: shapely's own (slower) conversion
+    except Exception as exc:  # noqa: BLE001 - curves, M values: shapely's own conversion
+        if geoms is None:
+            raise ValueError(f"not readable as {kind}: {exc}") from None
         return _to_ragged_shapely(geoms, kind)
     if isinstance(native, pa.ChunkedArray):
         native = native.combine_chunks()
     return _from_native(native.storage, kind)
+
+
+def _wkb_types_are(wkb: Any, allowed: set[int]) -> bool:
+    """Whether every non-null WKB of a pyarrow binary array is little-endian and 2D or Z of
+    an allowed type (ISO codes)."""
+    import pyarrow as pa
+
+    if isinstance(wkb, pa.ChunkedArray):
+        wkb = wkb.combine_chunks()
+    offsets = _list_offsets(wkb)
+    data = np.frombuffer(wkb.buffers()[2], dtype=np.uint8) if wkb.buffers()[2] else \
+        np.zeros(0, dtype=np.uint8)
+    present = np.diff(offsets) >= 5
+    if wkb.null_count:
+        present &= wkb.is_valid().to_numpy(zero_copy_only=False)
+    starts = offsets[:-1][present]
+    if not len(starts):
+        return True
+    if (data[starts] != 1).any():
+        return False
+    words = (data[starts + 1].astype(np.uint32) | data[starts + 2].astype(np.uint32) << 8
+             | data[starts + 3].astype(np.uint32) << 16 | data[starts + 4].astype(np.uint32) << 24)
+    codes = np.where(words >= 1000, words - 1000, words)  # ISO Z (1000+)
+    return bool(np.isin(codes, list(allowed)).all() and (words < 2000).all())
 
 
 def _to_ragged_shapely(geoms: np.ndarray, kind: str) -> Ragged:
