@@ -38,8 +38,10 @@ def run(cmd: list[str], env: dict[str, str]) -> float:
 
 def child_usage(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     """Elapsed seconds, CPU seconds (user + system) and peak RSS (MB) of one child process,
-    from its own wait4 rusage. CPU seconds are steadier than elapsed time on a busy
-    machine; neither counts the PostgreSQL server's share, for either side."""
+    from its own wait4 rusage (CPU includes the import worker processes it forked and
+    waited for; the peak is the largest single process, and the workers share the parent's
+    pages). CPU seconds are steadier than elapsed time on a busy machine; neither counts
+    the PostgreSQL server's share, for either side."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -90,16 +92,19 @@ def main() -> None:
         t_peer, c_peer, _ = child_usage(
             ["ogr2ogr", "-f", "PostgreSQL", pg, str(gpkg), "-nln", "bench_peer_parcels",
              "-overwrite", "-lco", "SPATIAL_INDEX=GIST", "--config", "PG_USE_COPY", "YES"], env)
+        report_path = args.workdir / "import-report.json"
         t_ours, c_ours, peak = child_usage(
-            [*manage, "import_layer", "KGDK", str(gpkg), "--by", "bench", "-v", "0"], env)
+            [*manage, "import_layer", "KGDK", str(gpkg), "--by", "bench", "-v", "0",
+             "--report", str(report_path)], env)
+        workers = json.loads(report_path.read_text()).get("workers", 1)
         peer.append(t_peer)
         ours.append(t_ours)
         peaks.append(peak)
         peer_cpu.append(c_peer)
         ours_cpu.append(c_ours)
         print(f"round {r + 1}: ogr2ogr {t_peer:.2f} s, ours {t_ours:.2f} s "
-              f"(ratio {t_ours / t_peer:.2f}), our peak RSS {peak:.0f} MB; client CPU "
-              f"ogr2ogr {c_peer:.2f} s, ours {c_ours:.2f} s")
+              f"(ratio {t_ours / t_peer:.2f}, {workers} worker processes), our peak RSS "
+              f"{peak:.0f} MB; client CPU ogr2ogr {c_peer:.2f} s, ours {c_ours:.2f} s")
     # Leave the bench database small again: drop the versions this run added.
     run([*manage, "shell", "-c",
          "from layers.models import LayerVersion as V; "

@@ -16,7 +16,7 @@
 #                   files statically"); nginx_static serves MapServer's tiles, other bytes
 # Then 10 000 mixed WMS/WMTS requests and the workers' RSS.
 # usage: bench/map_services_bench.sh [--rounds 3] [--duration 20]
-#   NX_WORKERS / NX_THREADS: our gunicorns' workers and threads (2 x 4, as `make run`)
+#   NX_WORKERS / NX_THREADS: our gunicorns' workers and threads (4 x 2, as `make run`)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
@@ -57,7 +57,7 @@ start_ours() {  # NAME PORT ENV...
   mkdir -p "$WORK/$name"; rm -rf "$WORK/$name/tiles" "$WORK/$name/prom"
   (cd "$ROOT" && exec env TILE_CACHE_DIR="$WORK/$name/tiles" PROMETHEUS_MULTIPROC_DIR="$WORK/$name/prom" \
      MAP_RATE_LIMIT_PER_MINUTE=0 "$@" "$ROOT/.venv/bin/gunicorn" config.wsgi \
-     --bind "127.0.0.1:$port" --workers "${NX_WORKERS:-2}" --threads "${NX_THREADS:-4}" --no-control-socket --timeout 120 \
+     --bind "127.0.0.1:$port" --workers "${NX_WORKERS:-4}" --threads "${NX_THREADS:-2}" --no-control-socket --timeout 120 \
      --pid "$WORK/$name/gunicorn.pid" >"$OUT/gunicorn-$name.log" 2>&1) &
   PIDS+=($!)
   for _ in $(seq 100); do

@@ -103,9 +103,60 @@ def _hashable(v: Any) -> bool:
         or isinstance(v, np.generic)
 
 
+def _distinct(values: Any, rows: np.ndarray) -> tuple[np.ndarray, list[Any]] | None:
+    """(code per row, distinct values) of `values[rows]`, computed in C, when the column
+    is a pyarrow array (the OGR reader's); None otherwise. Nulls are the last value."""
+    if not hasattr(values, "dictionary_encode"):
+        return None
+    import pyarrow as pa
+
+    try:
+        picked = values if len(rows) == len(values) and (
+            rows == np.arange(len(rows))).all() else values.take(pa.array(rows))
+        encoded = picked.dictionary_encode()
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return None
+    distinct = encoded.dictionary.to_pylist()
+    codes = encoded.indices.fill_null(len(distinct)).to_numpy(zero_copy_only=False)
+    return codes.astype(np.int64), [*distinct, None]
+
+
+def _convert_distinct(field: IndicatorField, column: str, codes: np.ndarray,
+                      distinct: list[Any], rows: np.ndarray, batch: FeatureBatch,
+                      problems: list[Problem]) -> list[Any]:
+    """Each distinct value converted once; every row with a bad or too long value is still
+    named, in row order."""
+    convert = _CONVERT[field.kind]
+    limit = TEXT_LIMITS.get(field.name)
+    converted = np.empty(len(distinct), dtype=object)
+    failed = np.zeros(len(distinct), dtype=bool)
+    lengths = np.zeros(len(distinct), dtype=np.int64)
+    for k, v in enumerate(distinct):
+        try:
+            c = convert(v)
+        except (ValueError, TypeError, OverflowError):
+            c, failed[k] = None, True
+        if limit and c and len(c) > limit:
+            lengths[k], c = len(c), c[:limit]
+        converted[k] = c
+    for r in np.flatnonzero(failed[codes] | (lengths[codes] > 0)):
+        k = codes[r]
+        if failed[k]:
+            problems.append(Problem(f"值“{distinct[k]}”不是有效的{_KIND_ZH[field.kind]} "
+                                    f"(not a valid {field.kind})",
+                                    batch.location(int(rows[r])), column))
+        else:
+            problems.append(Problem(f"长度 {lengths[k]} 超过 {limit} (too long)",
+                                    batch.location(int(rows[r])), column))
+    return converted[codes].tolist()
+
+
 def _convert_column(field: IndicatorField, column: str, values: Sequence[Any],
                     rows: np.ndarray, batch: FeatureBatch,
                     problems: list[Problem]) -> list[Any]:
+    numeric = field.kind == "float" and np.asarray(values[:0]).dtype.kind in "fiu"
+    if not numeric and (found := _distinct(values, rows)) is not None:
+        return _convert_distinct(field, column, *found, rows, batch, problems)
     values = as_numpy(values)
     arr = np.asarray(values)
     if field.kind == "float" and arr.dtype.kind in "fiu":
@@ -216,6 +267,13 @@ def convert_attributes(batch: FeatureBatch, rows: np.ndarray, plan: AttributePla
     fragments: list[list[str]] = []
     for c in extra_cols:
         key = json.dumps(c, ensure_ascii=False) + ": "
+        if (found := _distinct(batch.columns[c], rows)) is not None:
+            codes, distinct = found
+            safe = [_json_safe(v) for v in distinct]
+            encoded = np.array(["" if v in (None, "") else key + json.dumps(v, ensure_ascii=False)
+                                for v in safe], dtype=object)
+            fragments.append(encoded[codes].tolist())
+            continue
         memo: dict[tuple[type, Any], str] = {}
         column_fragments = []
         for v in np.asarray(batch.columns[c], dtype=object)[rows].tolist():

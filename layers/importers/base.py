@@ -117,7 +117,7 @@ class FeatureBatch:
         """Features [start, stop) as a batch of their own, locations kept."""
         return FeatureBatch(
             geometries=self.geometries[start:stop] if self.geometries is not None else None,
-            columns={k: as_numpy(v[start:stop]) for k, v in self.columns.items()},
+            columns={k: v[start:stop] for k, v in self.columns.items()},
             epsg=self.epsg, source_format=self.source_format,
             locations=self.locations[start:stop] if self.locations is not None else None,
             crs_note=self.crs_note, offset=self.offset + start,
