@@ -58,8 +58,6 @@ def workers_for(n_features: int) -> int:
         return 1
     if connection.in_atomic_block or threading.active_count() > 1:
         return 1
-    if multiprocessing.get_start_method(allow_none=True) not in (None, "fork"):
-        return 1
     return min(wanted, len(chunk_starts(n_features)))
 
 

@@ -226,10 +226,14 @@ def ewkb_with_srid(wkb: tuple[np.ndarray, np.ndarray], srid: int) -> np.ndarray:
     if n and not (data[offsets[:-1]] == 1).all():
         raise ValueError("big-endian WKB")  # geoarrow-c writes little-endian only
     out[out_offsets[:-1] + 4] |= _EWKB_SRID_FLAG
-    blob = out.tobytes()
-    starts, ends = out_offsets[:-1].tolist(), out_offsets[1:].tolist()
-    return np.array([blob[a:b] for a, b in zip(starts, ends, strict=True)] if n else [],
-                    dtype=object)
+    if n == 0:
+        return np.array([], dtype=object)
+    import pyarrow as pa
+
+    # One bytes object per geometry, cut from the buffer in C.
+    column = pa.Array.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(out_offsets),
+                                                          pa.py_buffer(out)])
+    return column.to_numpy(zero_copy_only=False)
 
 
 def _ring_local(coords: np.ndarray, ring_offsets: np.ndarray) -> np.ndarray:
