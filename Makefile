@@ -2,8 +2,9 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 PORT ?= 8000
-WORKERS ?= 2
-THREADS ?= 4
+# gunicorn: processes rather than threads (the request's Python work holds the GIL)
+WORKERS ?= 4
+THREADS ?= 2
 DEMO_PARCELS ?= 5000
 DEMO_PROJECTS ?= 200
 SEED_ZOOM ?= 0-11

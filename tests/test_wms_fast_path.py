@@ -226,6 +226,22 @@ def test_the_fast_path_can_be_switched_off(layers, fast, settings):
     assert call(path, getmap())[0] == 200 and full.calls == 1
 
 
+def test_a_dead_database_connection_takes_the_full_path_once(layers, fast):
+    """The fast path skips Django's per-request health check: a connection that died
+    between requests fails the generation query, the request is answered by the full path
+    (which reconnects), and the next one is fast again."""
+    from django.db import connection
+
+    path, full = fast
+    assert call(path, getmap())[0] == 200 and full.calls == 0
+    connection.ensure_connection()
+    connection.connection.close()  # the server side went away; Django does not know yet
+    status, headers, body = call(path, getmap())
+    assert status == 200 and headers["Content-Type"] == "image/png" and full.calls == 1
+    assert pixel(body)[:3] == (255, 0, 0)
+    assert call(path, getmap())[0] == 200 and full.calls == 1
+
+
 def test_a_real_server_with_owslib_gets_the_same_maps(live_server, layers):
     """OWSLib against gunicorn's application (fast path) and against the full path."""
     server = make_server("127.0.0.1", 0, application, WSGIServer, _QuietHandler)

@@ -5,6 +5,7 @@
 2. MapProxy's mapnik source sets `m.srs = '+init=epsg:<code>'` (refused by PROJ 6+), stores a
    `map_obj_pid` attribute on the map (mapnik 4 maps take no new attributes) and calls
    `Image.tostring` (now `to_string`). `PatchedMapnikSource` replaces those three calls.
+3. Mapnik's own PNG encoder is slow: maps and tiles are written as PNG by `encode_png`.
 Import this module (not `mapnik`) everywhere the application renders.
 """
 
