@@ -8,7 +8,7 @@
 #     layer `parcels` (ogr2ogr -> GeoPackage -> manage.py import_layer --publish) in the
 #     separate database neixiang_bench on the project's cluster;
 #  3. start_peers.sh (tipg, MapServer, nginx static tiles);
-#  4. two gunicorns like `make run` (2 workers x 4 threads, --no-control-socket) on free
+#  4. two gunicorns (2 workers x 4 threads, the layout its figures were measured with; `make run` now uses 4 x 2; --no-control-socket) on free
 #     ports: "nx" with the MVT cache off (MVT_CACHE=off: every request renders in PostGIS:
 #     the uncached figure) and "nx_cached" with it on, pre-filled with every tile of the list
 #     (the cached figure). The per-address map rate limit is off for both (all load comes
