@@ -227,3 +227,14 @@ def drop_partition(version_id: int) -> None:
     with connection.cursor() as cur:
         cur.execute(f"DROP TABLE IF EXISTS {partition_name(version_id)}")
 
+
+
+def drop_all_partitions(db: Any = connection) -> None:
+    """Drop the features of every version (a flush of a test database)."""
+    parent = Feature._meta.db_table
+    with db.cursor() as cur:
+        cur.execute("SELECT inhrelid::regclass::text FROM pg_inherits "
+                    "WHERE inhparent = %s::regclass", [parent])
+        names = [r[0] for r in cur.fetchall()]
+        if names:
+            cur.execute(f"DROP TABLE {', '.join(names)}")

@@ -18,6 +18,7 @@ from django.core.management.commands import flush
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from audit.chain import is_test_database
+from layers.importers.writer import drop_all_partitions
 
 
 class Command(flush.Command):
@@ -31,6 +32,10 @@ class Command(flush.Command):
         connection = connections[alias]
         with connection.cursor() as cur:
             cur.execute("SET session_replication_role = replica")
+        # Every layer version goes, and with it its features' partition: TRUNCATE would
+        # keep the emptied tables, and each flush would then truncate all of them again
+        # (hundreds in a test run, each with six indexes to sync).
+        drop_all_partitions(connection)
         try:
             super().handle(**options)
             with connection.cursor() as cur:
