@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Django's command-line utility for the Neixiang one-blueprint service."""
 
+import gc
 import os
 import sys
 
@@ -10,6 +11,10 @@ def main() -> None:
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)
+    # The interpreter's last collection walks every object still alive: about 0.3 s after
+    # an import of 100 000 features, for memory the exit frees anyway. Finalizers and
+    # atexit handlers still run.
+    gc.freeze()
 
 
 if __name__ == "__main__":

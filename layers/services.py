@@ -204,7 +204,7 @@ def _import_staged(layer: Layer, batch: FeatureBatch, report: ImportReport, *,
         _merge(report, result.outcomes)
         if result.count == 0 or (report.errors and not allow_rejects):
             raise _NothingToWrite
-        build_indexes_in_parallel(version_id, workers)
+        build_indexes_in_parallel(version_id)
         with transaction.atomic():
             version = _new_version(layer, report, version_id=version_id, **version_fields)
             attach_partition(version, result.count, result.bounds)

@@ -13,6 +13,7 @@ callers' transactions could not be seen by the workers).
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import threading
@@ -36,6 +37,7 @@ from layers.importers.writer import (
     create_partition_table,
     drop_partition,
     partition_name,
+    union_bounds,
 )
 from layers.models import LayerVersion
 
@@ -116,8 +118,8 @@ def sweep_orphan_partitions(session: Any) -> list[str]:
 def copy_in_workers(batch: FeatureBatch, *, version_id: int, workers: int, epsg: int,
                     kind: str, plan: AttributePlan, allow_rejects: bool, failed: bool,
                     progress: Progress | None) -> StagedResult:
-    """Fill the staged partition from `workers` forked processes, then build its
-    indexes. Raises what a worker raised."""
+    """Fill the staged partition from `workers` forked processes (without indexes: the
+    caller builds them). Raises what a worker raised."""
     starts = chunk_starts(len(batch))
     shares = [starts[k::workers] for k in range(workers)]
     warm_transformers(epsg)
@@ -125,14 +127,22 @@ def copy_in_workers(batch: FeatureBatch, *, version_id: int, workers: int, epsg:
     connections.close_all()
     ctx = multiprocessing.get_context("fork")
     pipes, procs = [], []
-    for share in shares:
-        receive, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_work, args=(send, batch, share, version_id, epsg, kind,
-                                               plan, allow_rejects, failed), daemon=True)
-        proc.start()
-        send.close()
-        pipes.append(receive)
-        procs.append(proc)
+    # The objects inherited from this process are left out of the workers' collections:
+    # a collection would walk all of them (Django, the batch), and write to each one's
+    # page, which then stops being shared (copy-on-write).
+    gc.freeze()
+    try:
+        for share in shares:
+            receive, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_work, args=(send, batch, share, version_id, epsg,
+                                                   kind, plan, allow_rejects, failed),
+                               daemon=True)
+            proc.start()
+            send.close()
+            pipes.append(receive)
+            procs.append(proc)
+    finally:
+        gc.unfreeze()
     outcomes: list[ChunkOutcome] = []
     count, bounds = 0, np.array([np.inf, np.inf, -np.inf, -np.inf])
     error: str | None = None
@@ -151,8 +161,7 @@ def copy_in_workers(batch: FeatureBatch, *, version_id: int, workers: int, epsg:
                 elif kind_of == "done":
                     outcomes.extend(message[1])
                     count += message[2]
-                    bounds = np.r_[np.minimum(bounds[:2], message[3][:2]),
-                                   np.maximum(bounds[2:], message[3][2:])]
+                    bounds = union_bounds(bounds, message[3])
                 elif kind_of == "error":
                     error = error or message[1]
     finally:

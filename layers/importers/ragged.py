@@ -316,14 +316,15 @@ def sharp_vertices(ragged: Ragged, max_angle_deg: float) -> np.ndarray:
     inner = same_ring & ~joins[:-1] & ~joins[1:]
     limit = np.cos(np.radians(max_angle_deg))
     with np.errstate(invalid="ignore", divide="ignore"):
-        cos = -(seg[:-1] * seg[1:]).sum(axis=1) / (norm[:-1] * norm[1:])
+        cos = -(seg[:-1, 0] * seg[1:, 0] + seg[:-1, 1] * seg[1:, 1]) / (norm[:-1] * norm[1:])
     sharp_rings = ring_of_seg[:-1][inner & (cos > limit)]
     # The vertex where each closed ring starts: last segment against the first.
     starts, ends = offsets[:-1], offsets[1:]
     closed = (ends - starts) >= 4
     first, last = starts[closed], ends[closed] - 2
     with np.errstate(invalid="ignore", divide="ignore"):
-        wrap_cos = -(seg[last] * seg[first]).sum(axis=1) / (norm[last] * norm[first])
+        wrap_cos = -(seg[last, 0] * seg[first, 0] + seg[last, 1] * seg[first, 1]) / (
+            norm[last] * norm[first])
     wrap_rings = np.flatnonzero(closed)[wrap_cos > limit]
     rings = np.unique(np.r_[sharp_rings, wrap_rings]).astype(int)
     return np.unique(ragged.ring_owner()[rings])

@@ -77,6 +77,16 @@ def warm_transformers(epsg: int) -> None:
         crs.transformer(src, dst).transform(0.0, 0.0)
 
 
+def _stream_of(coords: np.ndarray, owner: np.ndarray, wanted: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The coordinate stream (vertices and their feature's index) of the `wanted` features
+    only, renumbered 0..wanted.sum()-1."""
+    if wanted.all():
+        return coords, owner
+    on = wanted[owner]
+    return coords[on], (np.cumsum(wanted) - 1)[owner[on]]
+
+
 def _extract(geom: shapely.Geometry, wanted: set[str]) -> shapely.Geometry | None:
     """Keep the parts of a repaired geometry that have the wanted dimension."""
     if geom is None or geom.is_empty:
@@ -139,13 +149,13 @@ def validate_geometries(batch: FeatureBatch, *, epsg: int, kind: str) -> Validat
     idx = np.flatnonzero(keep)
     if parsed is not None:
         coords, owner = parsed.coords, parsed.coord_owner()
-        if len(idx) < n:
-            on = keep[owner]
-            coords, owner = coords[on], (np.cumsum(keep) - 1)[owner[on]]
+        coords, owner = _stream_of(coords, owner, keep)
     else:
         coords, owner = shapely.get_coordinates(geoms[idx], return_index=True)
     bad = np.zeros(len(idx), dtype=bool)
-    bad[np.unique(owner[~np.isfinite(coords).all(axis=1)])] = True
+    finite = np.isfinite(coords[:, 0]) & np.isfinite(coords[:, 1])
+    if not finite.all():
+        bad[np.unique(owner[~finite])] = True
     _listed(problems, [Problem("坐标含非数值 (NaN/Inf coordinates)", batch.location(idx[j]))
                        for j in np.flatnonzero(bad)], "坐标含非数值")
     if len(idx):
@@ -163,15 +173,15 @@ def validate_geometries(batch: FeatureBatch, *, epsg: int, kind: str) -> Validat
         bad |= outside
     keep[idx[bad]] = False
     # The same coordinate stream, less the features just rejected.
-    on = ~bad[owner]
-    coords, owner = coords[on], (np.cumsum(~bad) - 1)[owner[on]]
+    coords, owner = _stream_of(coords, owner, ~bad)
 
     idx = np.flatnonzero(keep)
     work = geoms[idx].copy()
     # Repeated points (within 1 mm) carry no information and break the spike test; only
     # features that have one are rewritten.
     tolerance = 1e-8 if crs.pyproj_crs(epsg).is_geographic else 1e-3
-    step = np.abs(np.diff(coords, axis=0)).max(axis=1) <= tolerance
+    dx, dy = np.diff(coords[:, 0]), np.diff(coords[:, 1])
+    step = (np.abs(dx) <= tolerance) & (np.abs(dy) <= tolerance)
     repeated = np.unique(owner[1:][step & (owner[1:] == owner[:-1])])
     if len(repeated):
         work[repeated] = shapely.remove_repeated_points(work[repeated], tolerance)

@@ -98,15 +98,19 @@ class PartitionCopy(AbstractContextManager):
                        ewkb_3857, measures, *cols, attrs, strict=True):
             write_row(row)
         self.count += n
-        b = np.r_[np.nanmin(bbox_4490[:, :2], axis=0), np.nanmax(bbox_4490[:, 2:], axis=0)]
-        self.bounds = np.r_[np.minimum(self.bounds[:2], b[:2]), np.maximum(self.bounds[2:],
-                                                                           b[2:])]
+        self.bounds = union_bounds(self.bounds, np.r_[np.nanmin(bbox_4490[:, :2], axis=0),
+                                                      np.nanmax(bbox_4490[:, 2:], axis=0)])
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
             self._copy_cm.__exit__(exc_type, exc, tb)
         finally:
             self._cursor.close()
+
+
+def union_bounds(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The bounds (xmin, ymin, xmax, ymax) covering both; (inf, inf, -inf, -inf) is empty."""
+    return np.r_[np.minimum(a[:2], b[:2]), np.maximum(a[2:], b[2:])]
 
 
 class PartitionWriter(PartitionCopy):
@@ -175,36 +179,33 @@ def partition_index_statements(version_id: int) -> list[str]:
     return statements
 
 
-def build_indexes_in_parallel(version_id: int, sessions: int) -> None:
-    """Build the staged table's indexes from `sessions` database sessions at once (the
-    table is committed, so other sessions see it)."""
+def build_indexes_in_parallel(version_id: int) -> None:
+    """Build the staged table's indexes at once, one database session each (the table is
+    committed, so other sessions see it). A B-tree build spends most of its time in the
+    final fsync of its file: the other builds use the CPU meanwhile."""
     statements = partition_index_statements(version_id)
-    # The GiST builds are the long ones: spread them first.
-    statements.sort(key=lambda s: "gist" not in s)
-    shares = [statements[k::sessions] for k in range(sessions)]
+    if not statements:
+        return
     errors: list[BaseException] = []
 
-    def run(share: list[str]) -> None:
+    def run(statement: str, *, own_connection: bool) -> None:
         try:
             with connection.cursor() as cur:
                 cur.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
-                for statement in share:
-                    cur.execute(statement)
+                cur.execute(statement)
+                cur.execute("RESET maintenance_work_mem")
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             errors.append(exc)
         finally:
-            connection.close()  # this thread's own connection
+            if own_connection:
+                connection.close()  # this thread's own connection
 
-    threads = [threading.Thread(target=run, args=(share,)) for share in shares[1:]]
+    threads = [threading.Thread(target=run, args=(statement,), kwargs={"own_connection": True})
+               for statement in statements[1:]]
     for t in threads:
         t.start()
-    run_here = shares[0]
     try:
-        with connection.cursor() as cur:
-            cur.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
-            for statement in run_here:
-                cur.execute(statement)
-            cur.execute("RESET maintenance_work_mem")
+        run(statements[0], own_connection=False)
     finally:
         for t in threads:
             t.join()
