@@ -57,3 +57,31 @@ def test_esri_prj_without_authority_is_recognised():
     wkt = CRS.from_epsg(4525).to_wkt(version="WKT1_ESRI")
     assert crs.epsg_from_wkt(wkt) == 4525
     assert crs.epsg_from_wkt("not a crs") is None
+
+
+@pytest.mark.parametrize("src,dst", [(4490, 4546), (4546, 4490), (4525, 3857),
+                                     (4326, 4525), (4546, 4525)])
+def test_gauss_kruger_transforms_use_proj_auto_algorithm_within_a_tenth_of_a_millimetre(
+        src, dst):
+    import numpy as np
+    from pyproj import Transformer
+
+    fast = crs.transformer(src, dst)
+    assert "algo=auto" in fast.definition
+    exact = Transformer.from_crs(CRS.from_epsg(src), CRS.from_epsg(dst), always_xy=True)
+    assert "algo=" not in exact.definition
+    # The county and a margin of a degree around it, in the source CRS.
+    lon, lat = np.meshgrid(np.linspace(110.8, 112.9, 60), np.linspace(32.4, 33.8, 60))
+    xs, ys = crs.transformer(4490, src).transform(lon.ravel(), lat.ravel())
+    fx, fy = fast.transform(xs, ys)
+    ex, ey = exact.transform(xs, ys)
+    unit = 1 / 111_000 if crs.info(dst).geographic else 1.0  # metres, in degrees
+    assert np.abs(fx - ex).max() < 1e-4 * unit and np.abs(fy - ey).max() < 1e-4 * unit
+
+
+def test_transforms_without_gauss_kruger_steps_are_left_as_pyproj_chose_them():
+    from pyproj import Transformer
+
+    for src, dst in ((4490, 3857), (4490, 4326), (3857, 4326)):
+        chosen = Transformer.from_crs(CRS.from_epsg(src), CRS.from_epsg(dst), always_xy=True)
+        assert crs.transformer(src, dst).definition == chosen.definition
