@@ -51,6 +51,14 @@ def child_usage(cmd: list[str], env: dict[str, str]) -> tuple[float, float, floa
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
+def drop_bench_versions(manage: list[str], env: dict[str, str]) -> None:
+    """Leave the bench database small: drop the versions bench runs added, partitions
+    included (deleting the rows alone would leave empty tables behind)."""
+    run([*manage, "shell", "-c",
+         "from layers.models import LayerVersion as V; from layers import services; "
+         "[services.delete_version(v) for v in V.objects.filter(imported_by='bench')]"], env)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--parcels", type=int, default=100_000)
@@ -87,6 +95,7 @@ def main() -> None:
     run([*manage, "export_layer", "KGDK", str(gpkg)], env)
     print(f"file: {gpkg} ({gpkg.stat().st_size / 1e6:.1f} MB)")
 
+    drop_bench_versions(manage, env)  # left by an interrupted run
     ours, peer, peaks, ours_cpu, peer_cpu = [], [], [], [], []
     for r in range(args.rounds):
         t_peer, c_peer, _ = child_usage(
@@ -105,10 +114,7 @@ def main() -> None:
         print(f"round {r + 1}: ogr2ogr {t_peer:.2f} s, ours {t_ours:.2f} s "
               f"(ratio {t_ours / t_peer:.2f}, {workers} worker processes), our peak RSS "
               f"{peak:.0f} MB; client CPU ogr2ogr {c_peer:.2f} s, ours {c_ours:.2f} s")
-    # Leave the bench database small again: drop the versions this run added.
-    run([*manage, "shell", "-c",
-         "from layers.models import LayerVersion as V; "
-         "V.objects.filter(imported_by='bench').delete()"], env)
+    drop_bench_versions(manage, env)
     result = {
         "parcels": args.parcels, "rounds": args.rounds,
         "load_demo_s": round(demo_s, 2),
