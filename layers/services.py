@@ -32,6 +32,7 @@ from layers.importers.sources import read_source
 from layers.importers.validation import ValidatedGeometries, validate_geometries
 from layers.importers.writer import (
     PartitionWriter,
+    analyze_if_never_analyzed,
     attach_partition,
     build_indexes_in_parallel,
     drop_partition,
@@ -304,6 +305,7 @@ def publish_version(version: LayerVersion) -> LayerVersion:
         version.published_at = now
         version.retired_at = None
         version.save(update_fields=["state", "published_at", "retired_at"])
+        analyze_if_never_analyzed(version.pk)
         transaction.on_commit(lambda: version_published.send(
             sender=LayerVersion, version=version, previous=previous))
     return version

@@ -96,3 +96,24 @@ def test_imported_rows_carry_exact_values(polygon_layer):
     expected = to_crs(geoms, 4490, 3857)
     assert all(shapely.hausdorff_distance(a, b) < 1e-6
                for a, b in zip(stored, expected, strict=True))
+
+
+def test_a_version_has_planner_statistics_once_published(polygon_layer):
+    # The import leaves statistics to autovacuum; publishing sooner gathers them at once.
+    from layers.importers.writer import partition_name
+
+    geoms = to_crs([square(SEAT_X + 200 * i, SEAT_Y) for i in range(4)], 4546, 4490)
+    batch = FeatureBatch(geometries=np.asarray(geoms, dtype=object),
+                         columns={"DKBH": np.asarray(["A", "B", "C", "D"], dtype=object)},
+                         epsg=4490, source_format="test")
+    version, _ = services.import_batch(polygon_layer, batch, source_name="t")
+
+    def statistics() -> int:
+        with connection.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stats WHERE tablename = %s",
+                        [partition_name(version.pk)])
+            return cur.fetchone()[0]
+
+    assert statistics() == 0
+    services.publish_version(version)
+    assert statistics() > 0

@@ -96,8 +96,8 @@ class FeatureBatch:
     warnings: list[Problem] = field(default_factory=list)
     crs_note: str = ""  # how the CRS was determined, for the report
     offset: int = 0  # index of this batch's first feature in the source (chunks)
-    # The file's WKB of the same geometries (pyarrow binary array), when the reader has it
-    # and handed the geometries over unchanged: validation then skips re-serialising them.
+    # The file's WKB (pyarrow binary array), when the reader has it: validation reads the
+    # coordinates from it in one pass and writes unchanged geometries from it.
     wkb: Any = None
 
     def __len__(self) -> int:

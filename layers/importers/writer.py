@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from django.contrib.gis.geos import Polygon as GEOSPolygon
-from django.db import connection, transaction
+from django.db import connection
 
 from layers.fields import INDICATOR_FIELDS
 from layers.models import Feature, LayerVersion
@@ -142,10 +142,6 @@ def attach_partition(version: LayerVersion, count: int, bounds: np.ndarray) -> N
     with connection.cursor() as cur:
         cur.execute(f"ALTER TABLE {parent} ATTACH PARTITION {part} "
                     f"FOR VALUES IN ({int(version.pk)})")
-    # Planner statistics are gathered right after the commit, off the import's path
-    # (a new partition is only read once its version is published).
-    transaction.on_commit(lambda: threading.Thread(target=_analyze, args=(part,),
-                                                   daemon=True).start())
     x0, y0, x1, y1 = (float(v) for v in bounds)
     if count:
         if x1 - x0 < 1e-9 or y1 - y0 < 1e-9:
@@ -213,14 +209,18 @@ def build_indexes_in_parallel(version_id: int) -> None:
         raise errors[0]
 
 
-def _analyze(table: str) -> None:
-    try:
-        with connection.cursor() as cur:
-            cur.execute(f"ANALYZE {table}")
-    except Exception:
-        log.warning("ANALYZE %s failed", table, exc_info=True)
-    finally:
-        connection.close()  # this thread's own connection
+def analyze_if_never_analyzed(version_id: int) -> None:
+    """Planner statistics for a version's table before it is served. Autovacuum gathers
+    them within a minute or so of the import (off the import's path); this covers a
+    version published sooner, e.g. by `import_layer --publish`."""
+    with connection.cursor() as cur:
+        cur.execute("""
+            SELECT c.oid IS NOT NULL AND s.last_analyze IS NULL
+                   AND s.last_autoanalyze IS NULL
+            FROM (SELECT to_regclass(%s) AS oid) c
+            LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid""", [partition_name(version_id)])
+        if cur.fetchone()[0]:
+            cur.execute(f"ANALYZE {partition_name(version_id)}")
 
 
 def drop_partition(version_id: int) -> None:
