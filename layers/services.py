@@ -29,7 +29,11 @@ from layers.importers.attributes import AttributePlan, plan_attributes
 from layers.importers.base import FeatureBatch, ImportFailed, ImportReport, Problem
 from layers.importers.pipeline import ChunkOutcome, Progress, chunk_starts, copy_chunks
 from layers.importers.sources import read_source
-from layers.importers.validation import ValidatedGeometries, validate_geometries
+from layers.importers.validation import (
+    ValidatedGeometries,
+    validate_geometries,
+    warm_transformers,
+)
 from layers.importers.writer import (
     PartitionWriter,
     analyze_if_never_analyzed,
@@ -266,17 +270,20 @@ def import_file(layer: Layer, path: Path, *, source_name: str | None = None,
                 **kwargs: Any) -> tuple[LayerVersion, ImportReport]:
     """Import any supported file (GeoPackage, zipped Shapefile, GeoJSON, DXF, TXT)."""
     name = source_name or path.name
-    # The checksum is computed while the file is read (hashlib releases the GIL).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-sha256") as pool, \
+    # The file is read and checksummed on two threads (GDAL and hashlib release the GIL)
+    # while this one creates the storage-to-Web-Mercator transformer every import uses.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="import-read") as pool, \
             tempfile.TemporaryDirectory(prefix="import-") as tmp:
         checksum = pool.submit(sha256_of, path)
         progress = kwargs.get("progress")
         if progress:
             progress("read", 0, 1)
+        reading = pool.submit(read_source, path, workdir=Path(tmp), source_name=name,
+                              encoding=encoding, geometry_kind=layer.geometry_type,
+                              dxf_layers=dxf_layers, layer_name=source_layer)
+        warm_transformers(None)
         try:
-            batch = read_source(path, workdir=Path(tmp), source_name=name, encoding=encoding,
-                                geometry_kind=layer.geometry_type,
-                                dxf_layers=dxf_layers, layer_name=source_layer)
+            batch = reading.result()
         except ImportFailed as exc:
             report = ImportReport(source_name=name, source_format="", problems=exc.problems)
             raise ImportRejected(report, code=exc.code) from None
