@@ -298,9 +298,14 @@ def test_web_server_links_exist_for_public_layers_only(live_server, layers, sett
     assert not (root / "PUB").exists()
 
 
-def test_request_rate_limit_per_address(client, layers, settings):
+def test_request_rate_limit_per_address(client, layers, settings, monkeypatch):
     settings.MAP_RATE_LIMIT_PER_MINUTE = 3
     from django.test import Client
+
+    from tiles import ratelimit
+
+    # One fixed minute: a real clock could cross into the next window between requests.
+    monkeypatch.setattr(ratelimit._counts, "clock", lambda: 1_800_000_030.0)
 
     fresh = Client(REMOTE_ADDR="10.9.9.9")
     codes = [fresh.get("/ows/wms", {"SERVICE": "WMS", "REQUEST": "GetCapabilities"}).status_code

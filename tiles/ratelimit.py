@@ -36,9 +36,10 @@ class _Counts:
         self.lock = threading.Lock()
         self.window = 0
         self.counts: dict[str, int] = {}
+        self.clock: Callable[[], float] = time.time
 
     def add(self, address: str) -> int:
-        window = int(time.time() // 60)
+        window = int(self.clock() // 60)
         with self.lock:
             if window != self.window:
                 self.window, self.counts = window, {}
