@@ -9,7 +9,7 @@ DEMO_PARCELS ?= 5000
 DEMO_PROJECTS ?= 200
 SEED_ZOOM ?= 0-11
 
-.PHONY: run test setup db stop lint bench-import clean-db
+.PHONY: run test setup db stop lint bench-setup bench-import bench-maps bench-mvt clean-db
 
 setup:
 	@scripts/bootstrap.sh
@@ -41,5 +41,14 @@ test: db
 	@.venv/bin/ruff check .
 	@$(PY) -m pytest -q
 
+bench-setup: setup
+	@scripts/bootstrap.sh bench
+
 bench-import: db
 	@$(PY) bench/import_bench.py
+
+bench-maps: bench-setup db
+	@bench/map_services_bench.sh
+
+bench-mvt: bench-setup db
+	@bench/mvt_bench.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what a fresh machine of this kind lacks: system packages (apt, when root),
 # the virtualenv with pinned Python packages. Idempotent and quick when nothing is missing.
+# `bootstrap.sh bench` also installs the benchmark peers (MapServer, nginx, wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,9 @@ SYSTEM_PACKAGES=(postgresql-15-postgis-3 postgresql-client-15 gdal-bin
   libpango-1.0-0 libpangoft2-1.0-0  # WeasyPrint (conformity report PDF)
   fonts-wqy-microhei  # CJK font for WMS legend labels (tiles/legend.py)
   chromium)  # headless browser for tests/test_blueprint_page.py (Playwright, executable_path)
+if [ "${1:-}" = "bench" ]; then  # the peers bench/ measures against (`make bench-setup`)
+  SYSTEM_PACKAGES+=(mapserver-bin cgi-mapserver nginx-light wrk spawn-fcgi curl)
+fi
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
