@@ -6,8 +6,8 @@ BENCH_DATABASE_URL's server), never the demo one nor the one the MVT/WMS benchma
 Steps: build the demo county at N parcels (timed: the `load_demo` figure), export its
 regulatory-plan layer to a GeoPackage, then alternate rounds of the peer (ogr2ogr into a
 fresh table, GiST index included, as ogr2ogr does by default) and our import (validation
-included, into a new layer version). Reports medians, the ratio, our peak memory and both
-sides' client CPU time.
+included, into a new layer version), each run after VACUUM ANALYZE and CHECKPOINT. Reports
+medians, the ratio, our peak memory and both sides' client CPU time.
 
     make bench-import                       # N=100000, 3 rounds
     .venv/bin/python bench/import_bench.py --parcels 20000 --rounds 5
@@ -59,6 +59,19 @@ def drop_bench_versions(manage: list[str], env: dict[str, str]) -> None:
          "[services.delete_version(v) for v in V.objects.filter(imported_by='bench')]"], env)
 
 
+def settle(conninfo: str) -> None:
+    """VACUUM ANALYZE and CHECKPOINT, so that neither side's run shares the machine with
+    autovacuum or a checkpoint working off the other's (or load_demo's) writes."""
+    import psycopg
+
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+            conn.execute("CHECKPOINT")
+    except psycopg.Error as exc:  # e.g. a BENCH_DATABASE_URL role without pg_checkpoint
+        print(f"(database not settled before the run: {exc})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--parcels", type=int, default=100_000)
@@ -98,10 +111,12 @@ def main() -> None:
     drop_bench_versions(manage, env)  # left by an interrupted run
     ours, peer, peaks, ours_cpu, peer_cpu = [], [], [], [], []
     for r in range(args.rounds):
+        settle(pg[3:])
         t_peer, c_peer, _ = child_usage(
             ["ogr2ogr", "-f", "PostgreSQL", pg, str(gpkg), "-nln", "bench_peer_parcels",
              "-overwrite", "-lco", "SPATIAL_INDEX=GIST", "--config", "PG_USE_COPY", "YES"], env)
         report_path = args.workdir / "import-report.json"
+        settle(pg[3:])
         t_ours, c_ours, peak = child_usage(
             [*manage, "import_layer", "KGDK", str(gpkg), "--by", "bench", "-v", "0",
              "--report", str(report_path)], env)
