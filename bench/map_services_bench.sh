@@ -56,7 +56,7 @@ start_ours() {  # NAME PORT ENV...
   local name=$1 port=$2; shift 2
   mkdir -p "$WORK/$name"; rm -rf "$WORK/$name/tiles" "$WORK/$name/prom"
   (cd "$ROOT" && exec env TILE_CACHE_DIR="$WORK/$name/tiles" PROMETHEUS_MULTIPROC_DIR="$WORK/$name/prom" \
-     MAP_RATE_LIMIT_PER_MINUTE=0 "$@" "$ROOT/.venv/bin/gunicorn" config.wsgi \
+     MAP_RATE_LIMIT_PER_MINUTE=0 PGAPPNAME="nx_$name" "$@" "$ROOT/.venv/bin/gunicorn" config.wsgi \
      --bind "127.0.0.1:$port" --workers "${NX_WORKERS:-4}" --threads "${NX_THREADS:-2}" --no-control-socket --timeout 120 \
      --pid "$WORK/$name/gunicorn.pid" >"$OUT/gunicorn-$name.log" 2>&1) &
   PIDS+=($!)
@@ -123,6 +123,68 @@ ratios = [rps[(r, "nx_nginx_wmts")] / rps[(r, "nx_files_static")]
           and (r, "nx_nginx_wmts") in rps]
 print("production arrangement vs nginx serving the same files statically: "
       f"median x{statistics.median(ratios):.3f} per round {[round(x, 3) for x in ratios]}")
+PY
+
+log "CPU per uncached GetMap: ours (workers + PostgreSQL) vs MapServer (mapserv + nginx + PostgreSQL)"
+python3 "$PEER/urls.py" --kind wms --seed 42 --count 20000 --template "${WMS#/ows}" \
+  --out "$OUT/ms_wms_urls.txt" 2>/dev/null
+python3 "$PEER/urls.py" --kind wms --seed 42 --count 20000 --template "$WMS" \
+  --out "$OUT/nx_wms_urls.txt" 2>/dev/null
+OUR_PGHOST=$("$PY" -c 'from config import localdb; print(localdb.socket_dir())')
+# Alternating 10-s wrk runs; CPU from /proc before and after, over the requests served. CPU
+# per request moves less with the machine's other load than requests per second do.
+python3 - "$PEER" "$OUT" "$P_RENDER" "$(cat "$WORK/render/gunicorn.pid")" "$OUR_PGHOST" \
+    "${PGHOST:-/var/run/postgresql}" <<'PY' | tee -a "$OUT/report.txt"
+import os, re, statistics, subprocess, sys
+peer, out, port, master, our_pg, peer_pg = sys.argv[1:]
+tick = os.sysconf("SC_CLK_TCK")
+bench = os.environ.get("BENCH_DIR", "/tmp/bench")
+
+def cpu(pids):
+    total = 0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except FileNotFoundError:
+            pass
+    return total / tick
+
+def backends(host, db, where):
+    sql = f"SELECT pid FROM pg_stat_activity WHERE datname = '{db}' AND {where}"
+    user = ["-U", "postgres"] if host == our_pg else []  # our cluster: its one role
+    return [int(p) for p in subprocess.run(["psql", "-X", "-h", host, *user, "-d", db, "-tAc", sql],
+                                           capture_output=True, text=True).stdout.split()]
+
+def processes(target):
+    if target == "nx":
+        workers = subprocess.run(["pgrep", "-P", master], capture_output=True, text=True)
+        return {"app": [int(p) for p in workers.stdout.split()],
+                "pg": backends(our_pg, "neixiang_bench", "application_name = 'nx_render'")}
+    nginx = subprocess.run(["pgrep", "-P", open(f"{bench}/pids/nginx.pid").read().strip()],
+                           capture_output=True, text=True)
+    return {"app": [int(p) for p in open(f"{bench}/pids/mapserv.pids").read().split()],
+            "nginx": [int(p) for p in nginx.stdout.split()],
+            "pg": backends(peer_pg, "bench", "application_name = 'bench_mapserver'")}
+
+def measure(target, base, urls):
+    before = {k: (pids, cpu(pids)) for k, pids in processes(target).items()}
+    line = subprocess.run([f"{peer}/load.sh", "-d", "10", "-c", "16", "-e", "image/png", "-l",
+                           target, base, urls], capture_output=True, text=True).stdout
+    n = int(re.search(r"requests=(\d+)", line).group(1))
+    return {k: (cpu(pids) - c0) * 1000 / n for k, (pids, c0) in before.items()}
+
+targets = [("nx", f"http://127.0.0.1:{port}", f"{out}/nx_wms_urls.txt"),
+           ("mapserver", "http://127.0.0.1:8101", f"{out}/ms_wms_urls.txt")]
+runs = {t: [] for t, _, _ in targets}
+for r in range(4):
+    for t, base, urls in targets if r % 2 == 0 else targets[::-1]:
+        runs[t].append(measure(t, base, urls))
+for t in runs:
+    parts = {k: statistics.median(run[k] for run in runs[t]) for k in runs[t][0]}
+    total = statistics.median(sum(run.values()) for run in runs[t])
+    print(f"CPU per GetMap {t}: {total:.2f} ms (" +
+          ", ".join(f"{k} {v:.2f}" for k, v in parts.items()) + "), median of 4 x 10 s")
 PY
 
 log "10 000 mixed WMS/WMTS requests on the cached server, then worker RSS"

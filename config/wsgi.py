@@ -1,5 +1,6 @@
 """WSGI entry point (gunicorn config.wsgi)."""
 
+import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -17,3 +18,9 @@ from tiles.wms_fast_path import WmsFastPath  # noqa: E402
 # cached WMTS tiles from the public links (as nginx does in production), vector tiles, and
 # WMS GetMap through the public MapProxy service.
 application = WmsFastPath(MvtFastPath(PublicTileFastPath(django_application)))
+
+# What is loaded by now lives as long as the worker: frozen, the collector's full passes no
+# longer walk it (about 100 000 objects: a full pass took some 85 ms every thousand or so
+# map requests, about 0.1 ms per request).
+gc.collect()
+gc.freeze()

@@ -268,6 +268,100 @@ def test_a_real_server_with_owslib_gets_the_same_maps(live_server, layers):
         server.server_close()
 
 
+def test_header_middleware_run_once_per_shape_of_request(layers, fast, monkeypatch):
+    """The header middleware's verdict and headers are kept per shape of request (path,
+    scheme, host, agent, cookies, Accept-Language) and reused, Content-Length apart; each new
+    shape runs them again, and every answer has the full path's headers."""
+    from django.middleware.clickjacking import XFrameOptionsMiddleware
+
+    path, full = fast
+    runs = []
+    original = XFrameOptionsMiddleware.process_response
+
+    def counted(self, request, response):
+        runs.append(request.path)
+        return original(self, request, response)
+
+    monkeypatch.setattr(XFrameOptionsMiddleware, "process_response", counted)
+    small = getmap(bbox=bbox_3857(SEAT_X + 200, SEAT_Y + 200, 300))
+    edge = getmap(bbox=bbox_3857(SEAT_X - 380, SEAT_Y + 200, 100))  # half red, half empty
+    shapes = [{}, {"Accept-Language": "en"}, {"Cookie": "django_language=en"},
+              {"User-Agent": "QGIS/3.34"}, {"Host": "127.0.0.1:8000"}]
+    for headers in shapes:
+        for query in (small, edge, small):
+            got = call(path, query, **headers)
+            before = len(runs)
+            want = call(django_application, query, **headers)
+            assert len(runs) == before + 1  # the full path always runs them
+            assert got[0] == want[0] == 200 and full.calls == 0
+            assert got[1] == want[1] and got[2] == want[2], (headers, query)
+            assert got[1]["Content-Length"] == str(len(got[2]))
+    fast_runs = len(runs) - 3 * len(shapes)  # less the full path's own
+    assert fast_runs == len(shapes), runs  # once per shape: the first request of each
+    assert call(path, small, **{"Accept-Language": "en"})[1]["Content-Language"] == "en"
+    assert call(path, small)[1]["Content-Language"] == "zh-hans"
+
+
+def test_header_memory_follows_scheme_and_settings(layers, fast, settings):
+    """HTTPS behind the proxy (SECURE_PROXY_SSL_HEADER) gets HSTS and plain HTTP does not,
+    whichever came first; a changed setting is seen at once."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    path, full = fast
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_HSTS_SECONDS = 3600
+    reference = WSGIHandler()  # the full path with these settings (read at its start)
+    for proto in ("https", "http", "https"):
+        got = call(path, getmap(), **{"X-Forwarded-Proto": proto})
+        assert got == call(reference, getmap(), **{"X-Forwarded-Proto": proto})
+        assert ("Strict-Transport-Security" in got[1]) == (proto == "https"), proto
+    assert call(path, getmap())[1]["X-Frame-Options"] == "DENY"
+    settings.X_FRAME_OPTIONS = "SAMEORIGIN"
+    got = call(path, getmap())
+    assert got[1]["X-Frame-Options"] == "SAMEORIGIN" and got == call(reference, getmap())
+    assert full.calls == 0
+
+
+def test_a_renewed_csrf_cookie_is_never_reused(layers, fast):
+    """A malformed CSRF cookie is replaced by a new random one on every answer, as the full
+    path does: such an answer is not kept."""
+    path, full = fast
+    cookies = []
+    for _ in range(3):
+        status, headers, _ = call(path, getmap(), Cookie="csrftoken=bad")
+        _, want, _ = call(django_application, getmap(), Cookie="csrftoken=bad")
+        assert status == 200 and full.calls == 0
+        assert headers.keys() == want.keys() and "Cookie" in headers["Vary"]
+        cookies.append(headers["Set-Cookie"])
+    assert len(set(cookies)) == 3 and all(c.startswith(" csrftoken=") for c in cookies)
+
+
+def test_refused_hosts_always_take_the_full_path(layers, fast):
+    path, full = fast
+    for n in range(1, 4):
+        status, _, _ = call(path, getmap(), Host="evil.example")
+        assert status == 400 and full.calls == n
+
+
+def test_every_service_change_is_seen_by_the_next_fast_request(layers, fast):
+    """Never stale: the generation is read on every request (a prepared statement), so a
+    restyle is on the next map, also after the session was reset (DISCARD ALL)."""
+    from django.db import connection
+
+    path, full = fast
+    layer = layers["public"]
+    assert pixel(call(path, getmap())[2])[:3] == (255, 0, 0)
+    layer.style = {**layer.style, "fill": GREEN, "stroke": GREEN}
+    layer.save()
+    assert pixel(call(path, getmap())[2])[:3] == (0, 255, 0)
+    with connection.cursor() as cursor:
+        cursor.execute("DISCARD ALL")  # e.g. a pooler resetting the session
+    layer.style = {**layer.style, "fill": BLUE, "stroke": BLUE}
+    layer.save()
+    assert pixel(call(path, getmap())[2])[:3] == (0, 0, 255)
+    assert full.calls == 0
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, *args) -> None:  # no access log in the test output
         pass

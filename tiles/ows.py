@@ -126,7 +126,10 @@ def _unpadded_matrix_ids(xml: bytes) -> bytes:
 ows.required_function = None  # type: ignore[attr-defined]  # layer levels are the permission
 
 
-def _call_wsgi(app: Any, environ: dict[str, Any]) -> HttpResponse:
+def wsgi_result(app: Any, environ: dict[str, Any]
+                ) -> tuple[int, str | None, tuple[tuple[str, str], ...], bytes]:
+    """(status, content type, other headers, body) of a WSGI call, the headers as
+    _call_wsgi puts them on its response (usual spelling, no Connection or Content-Length)."""
     captured: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
@@ -140,14 +143,24 @@ def _call_wsgi(app: Any, environ: dict[str, Any]) -> HttpResponse:
         if hasattr(body, "close"):
             body.close()
     headers = {name.lower(): value for name, value in captured["headers"]}
-    response = HttpResponse(content, status=captured["status"],
-                            content_type=headers.pop("content-type", None))
-    for name, value in headers.items():
-        if name not in ("connection", "content-length"):
-            # MapProxy writes "Content-type"; answer with the usual spelling.
-            response[_HEADER_NAMES.get(name, name.title())] = value
+    content_type = headers.pop("content-type", None)
+    # MapProxy writes "Content-type"; answer with the usual spelling.
+    others = tuple((_HEADER_NAMES.get(name, name.title()), value)
+                   for name, value in headers.items()
+                   if name not in ("connection", "content-length"))
+    return captured["status"], content_type, others, content
+
+
+def _call_wsgi(app: Any, environ: dict[str, Any]) -> HttpResponse:
+    return as_response(*wsgi_result(app, environ))
+
+
+def as_response(status: int, content_type: str | None, headers: tuple[tuple[str, str], ...],
+                content: bytes) -> HttpResponse:
+    response = HttpResponse(content, status=status, content_type=content_type)
+    for name, value in headers:
+        response[name] = value
     return response
 
 
 _HEADER_NAMES = {"etag": "ETag", "www-authenticate": "WWW-Authenticate"}
-

@@ -27,6 +27,14 @@ Django's request_started / request_finished signals (connection age and health),
 response headers, which Django's own middleware classes add (security, locale, common,
 clickjacking, CSP; `Vary: Cookie` as the session middleware does). `WMS_FAST_PATH=false` in
 the settings sends every request through Django.
+
+Those middleware decide the same for every request that looks the same to them (path,
+scheme, host, user agent, cookies, Accept-Language: REQUEST_INPUTS) and gets the same
+MapProxy answer apart from its body. So they run for the first request of each such shape,
+and their verdict (answer here or not) and the headers they produced are kept and reused
+for the next ones, with Content-Length computed for the body; a response that sets a cookie
+(a renewed CSRF cookie) or is not a 200 is never reused. The memory is bounded and dropped
+whenever a setting changes.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from urllib.parse import parse_qsl
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.core.handlers.wsgi import WSGIRequest
+from django.core.signals import setting_changed
 from django.db import connection
 from django.http import HttpResponse
 from django.utils.cache import patch_vary_headers
@@ -75,6 +84,20 @@ HEADER_MIDDLEWARE = ("django.middleware.security.SecurityMiddleware",
                      "django.middleware.clickjacking.XFrameOptionsMiddleware",
                      "accounts.middleware.BlueprintCSPMiddleware")
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+# All that the header middleware read of a request (besides the SECURE_PROXY_SSL_HEADER
+# header, added from the settings): the path (SecurityMiddleware's exemptions, the locale in
+# the path, the CSP's admin and excluded prefixes), the scheme (HSTS, SSL redirect), the host
+# (ALLOWED_HOSTS, PREPEND_WWW), the user agent (DISALLOWED_USER_AGENTS), the cookies
+# (language, CSRF) and Accept-Language. Two requests alike in these get the same headers.
+REQUEST_INPUTS = ("PATH_INFO", "SCRIPT_NAME", "SCRIPT_URL", "REDIRECT_URL", "wsgi.url_scheme",
+                  "HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "HTTP_X_FORWARDED_HOST",
+                  "HTTP_X_FORWARDED_PORT", "HTTP_USER_AGENT", "HTTP_COOKIE",
+                  "HTTP_ACCEPT_LANGUAGE")
+MEMORY_SIZE = 512  # request shapes kept; more are possible (cookies differ per browser)
+ANSWER_SHAPES = 8  # MapProxy answer shapes kept per request shape (formats; headers fixed)
+DECLINE = "decline"  # the middleware answer such requests (redirect, 400, 403): full path
+# (status line, headers with None where Content-Length goes) per MapProxy answer shape
+Templates = dict[tuple[Any, ...], tuple[str, list[tuple[str, str | None]]]]
 
 
 def enabled() -> bool:
@@ -113,9 +136,21 @@ class WmsFastPath:
     def __init__(self, app: WSGIApp):
         self.app = app
         self._header_mw: list[Any] | None = None
+        # request shape -> DECLINE, or the header templates of its MapProxy answers
+        self._memory: dict[tuple[str | None, ...], str | Templates] = {}
+        self._inputs = REQUEST_INPUTS
+        setting_changed.connect(self._forget)  # weakly: the instance may go away
+
+    def _forget(self, **kwargs: Any) -> None:
+        """A setting changed (tests): the middleware and what they decided are stale."""
+        self._header_mw = None
+        self._memory = {}
+        self._inputs = REQUEST_INPUTS
 
     def _middleware(self) -> list[Any]:
         if self._header_mw is None:
+            proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+            self._inputs = REQUEST_INPUTS + ((proxy[0],) if proxy else ())
             self._header_mw = [import_string(path)(_unused) for path in settings.MIDDLEWARE
                                if path in HEADER_MIDDLEWARE]
         return self._header_mw
@@ -126,17 +161,17 @@ class WmsFastPath:
         if params is None:
             return self.app(environ, start_response)
         started = time.perf_counter()
-        response = answer_or_none(type(self), environ, lambda: self._answer(environ, params))
-        if response is None:
+        answer = answer_or_none(type(self), environ, lambda: self._answer(environ, params))
+        if answer is None:
             return self.app(environ, start_response)
-        count_request(environ, response.status_code, started)
-        headers = [*response.items(),
-                   *(("Set-Cookie", c.output(header="")) for c in response.cookies.values())]
-        start_response(f"{response.status_code} {response.reason_phrase}", headers)
-        return [response.content]
+        status, headers, body = answer
+        count_request(environ, int(status[:3]), started)
+        start_response(status, headers)
+        return [body]
 
-    def _answer(self, environ: dict[str, Any], params: dict[str, str]) -> HttpResponse | None:
-        from tiles.ows import _call_wsgi
+    def _answer(self, environ: dict[str, Any], params: dict[str, str]
+                ) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        from tiles.ows import as_response, wsgi_result
         from tiles.services import mapproxy_service
 
         try:
@@ -145,15 +180,15 @@ class WmsFastPath:
             return None  # the full path words the exception report
         names = [n for key in ("LAYERS", "LAYER", "QUERY_LAYERS")
                  for n in params.get(key, "").split(",") if n]
-        request = WSGIRequest(environ)
         middleware = self._middleware()
-        try:
-            for mw in middleware:
-                # Allowed host, security redirects, disallowed agents, language, CSRF cookie.
-                if hasattr(mw, "process_request") and mw.process_request(request) is not None:
-                    return None
-        except (SuspiciousOperation, PermissionDenied):
-            return None  # the full path answers (400/403) and logs it
+        shape = tuple(environ.get(key) for key in self._inputs)
+        templates = self._memory.get(shape)
+        request = None
+        if templates is None:  # a new shape of request: the middleware decide
+            request = self._request(environ, middleware)
+            templates = self._remember(shape, DECLINE if request is None else {})
+        if templates == DECLINE or not isinstance(templates, dict):
+            return None
         # No health check ("SELECT 1") of the persistent connection before the generation
         # query: if the connection has died, that query fails and answer_or_none closes it
         # and hands the request to the full stack, which reconnects. One round trip less.
@@ -164,17 +199,60 @@ class WmsFastPath:
         # Counted here, once: a request that falls through after this is not counted again
         # by the middleware (the COUNTED mark).
         environ[ratelimit.COUNTED] = True
+        answer_shape = None  # what MapProxy answered, but for the body (a template's key)
         if ratelimit.over_limit(client_ip(ClientMeta(environ)) or ""):  # type: ignore[arg-type]
             response = ratelimit.rate_limited_response()
         else:
             mp_environ = dict(environ)
             mp_environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + "/ows"
             mp_environ["PATH_INFO"] = PATHS[environ["PATH_INFO"]]
-            response = _call_wsgi(app, mp_environ)
-            if response.status_code != 200 or not response.get("Content-Type", "").startswith(
-                    "image/"):
+            result = wsgi_result(app, mp_environ)
+            status, content_type, _, content = result
+            if status != 200 or not (content_type or "").startswith("image/"):
                 return None  # MapProxy's error report: the full path rewrites it
-        return self._with_headers(request, response, middleware)
+            answer_shape = result[:3]
+            template = templates.get(answer_shape)
+            if template is not None:  # the headers this shape of request and answer got
+                length = str(len(content))
+                return template[0], [(name, length if value is None else value)
+                                     for name, value in template[1]], content
+            response = as_response(*result)
+        if request is None:
+            request = self._request(environ, middleware)
+            if request is None:  # they let this shape pass before; should they not now,
+                return None  # the full path answers
+        response = self._with_headers(request, response, middleware)
+        headers = [*response.items(),
+                   *(("Set-Cookie", c.output(header="")) for c in response.cookies.values())]
+        status_line = f"{response.status_code} {response.reason_phrase}"
+        if answer_shape is not None and response.status_code == 200 and not response.cookies \
+                and len(templates) < ANSWER_SHAPES:  # never grow with varying headers
+            length = str(len(response.content))
+            templates[answer_shape] = (status_line, [
+                (name, None if name == "Content-Length" and value == length else value)
+                for name, value in headers])
+        return status_line, headers, response.content
+
+    def _remember(self, shape: tuple[str | None, ...], what: str | Templates
+                  ) -> str | Templates:
+        if len(self._memory) >= MEMORY_SIZE:
+            self._memory = {}  # many browsers' cookies: start again rather than grow
+        self._memory[shape] = what
+        return what
+
+    @staticmethod
+    def _request(environ: dict[str, Any], middleware: list[Any]) -> WSGIRequest | None:
+        """The request after the middleware's request phase, or None if one of them answers
+        it (the full path then does)."""
+        request = WSGIRequest(environ)
+        try:
+            for mw in middleware:
+                # Allowed host, security redirects, disallowed agents, language, CSRF cookie.
+                if hasattr(mw, "process_request") and mw.process_request(request) is not None:
+                    return None
+        except (SuspiciousOperation, PermissionDenied):
+            return None  # the full path answers (400/403) and logs it
+        return request
 
     @staticmethod
     def _with_headers(request: WSGIRequest, response: HttpResponse, middleware: list[Any]
