@@ -177,8 +177,9 @@ def partition_index_statements(version_id: int) -> list[str]:
 
 def build_indexes_in_parallel(version_id: int) -> None:
     """Build the staged table's indexes at once, one database session each (the table is
-    committed, so other sessions see it). A B-tree build spends most of its time in the
-    final fsync of its file: the other builds use the CPU meanwhile."""
+    committed, so other sessions see it). Each build is one backend's work (a GiST build
+    has no parallel workers): the short B-tree builds no longer queue behind the two GiST
+    ones, and whatever waits on I/O leaves the cores to the others."""
     statements = partition_index_statements(version_id)
     if not statements:
         return
