@@ -110,9 +110,8 @@ def transformer(src: int, dst: int) -> Transformer:
 def _gauss_kruger_auto(t: Transformer) -> Transformer:
     """`t` with PROJ's `algo=auto` on its transverse Mercator steps: PROJ then uses the
     Evenden/Snyder series wherever its error stays under 0.1 mm (the whole county, within
-    1° of the 111°E central meridian) and the exact Poder/Engsager one elsewhere. The exact
-    one costs twice as much: most of an import's vertex transforms. Pipelines that shift a
-    datum are left as pyproj chose them."""
+    1° of the 111°E central meridian) and the exact Poder/Engsager one elsewhere, which costs
+    twice as much per vertex. Pipelines that shift a datum are left as pyproj chose them."""
     definition = t.definition
     steps = set(re.findall(r"\bproj=(\w+)", definition)) - {"pipeline"}
     if "tmerc" not in steps or not steps <= _DATUM_KEEPING_STEPS or "algo=" in definition:

@@ -15,7 +15,6 @@ creates the version, or nothing):
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from contextlib import AbstractContextManager
@@ -28,7 +27,6 @@ from django.db import connection
 from layers.fields import INDICATOR_FIELDS
 from layers.models import Feature, LayerVersion
 
-log = logging.getLogger(__name__)
 # Session setting for the index builds (reset at the transaction's or session's end): the
 # GiST and B-tree builds sort in memory instead of spilling to disk.
 INDEX_BUILD_MEMORY = "256MB"
@@ -214,21 +212,21 @@ def analyze_if_never_analyzed(version_id: int) -> None:
     """Planner statistics for a version's table before it is served. Autovacuum gathers
     them within a minute or so of the import (off the import's path); this covers a
     version published sooner, e.g. by `import_layer --publish`."""
+    table = partition_name(version_id)
     with connection.cursor() as cur:
         cur.execute("""
             SELECT c.oid IS NOT NULL AND s.last_analyze IS NULL
                    AND s.last_autoanalyze IS NULL
             FROM (SELECT to_regclass(%s) AS oid) c
-            LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid""", [partition_name(version_id)])
+            LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid""", [table])
         if cur.fetchone()[0]:
-            cur.execute(f"ANALYZE {partition_name(version_id)}")
+            cur.execute(f"ANALYZE {table}")
 
 
 def drop_partition(version_id: int) -> None:
     """Remove a version's features in one statement (a deleted or purged version)."""
     with connection.cursor() as cur:
         cur.execute(f"DROP TABLE IF EXISTS {partition_name(version_id)}")
-
 
 
 def drop_all_partitions(db: Any = connection) -> None:
