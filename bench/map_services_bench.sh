@@ -14,7 +14,8 @@
 #                   (configured as the peer's static server): the issue's baseline for the
 #                   production arrangement ("half of nginx's throughput serving the same
 #                   files statically"); nginx_static serves MapServer's tiles, other bytes
-# Then 10 000 mixed WMS/WMTS requests and the workers' RSS.
+# Then CPU per uncached GetMap, ours and MapServer's, from /proc over alternating 10-s runs;
+# then 10 000 mixed WMS/WMTS requests and the workers' RSS.
 # usage: bench/map_services_bench.sh [--rounds 3] [--duration 20]
 #   NX_WORKERS / NX_THREADS: our gunicorns' workers and threads (4 x 2, as `make run`)
 set -euo pipefail
