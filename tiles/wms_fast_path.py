@@ -187,7 +187,7 @@ class WmsFastPath:
         if templates is None:  # a new shape of request: the middleware decide
             request = self._request(environ, middleware)
             templates = self._remember(shape, DECLINE if request is None else {})
-        if templates == DECLINE or not isinstance(templates, dict):
+        if not isinstance(templates, dict):  # DECLINE
             return None
         # No health check ("SELECT 1") of the persistent connection before the generation
         # query: if the connection has died, that query fails and answer_or_none closes it
