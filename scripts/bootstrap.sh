@@ -44,3 +44,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q -r requirements.txt
   echo "$want" > "$stamp"
 fi
+
+# Bytecode of the project's own modules. Where PYTHONDONTWRITEBYTECODE is set (as on these
+# machines) Python never caches it, and every manage.py command and gunicorn worker compiled
+# about 80 modules again: a quarter of a second of each start. Unchanged files are skipped.
+.venv/bin/python -m compileall -q -x '/(\.venv|\.git|var|node_modules)/' . >/dev/null

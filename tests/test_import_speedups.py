@@ -58,6 +58,24 @@ def test_too_long_values_are_cut_and_reported_each_time():
     assert [p.location for p in problems] == ["要素 1 (feature 1)", "要素 3 (feature 3)"]
 
 
+def test_text_read_as_arrow_strings_is_trimmed_and_cut_as_str_would_be():
+    # The OGR reader's text columns are pyarrow strings, converted in Arrow, not per value:
+    # the outcome must be what str.strip() and len() give, on the rows asked for only.
+    import pyarrow as pa
+
+    spaces = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000"
+    values = [f"{spaces}地块 A{spaces}", None, "", "  " + "号" * 70, "\u200bB\u200b", "C"]
+    batch = FeatureBatch(geometries=np.full(len(values), None, dtype=object),
+                         columns={"DKBH": pa.array(values)}, epsg=4490, source_format="test")
+    rows = np.array([0, 1, 2, 3, 4])  # the last row was rejected by validation
+    typed, _, problems = convert_attributes(batch, rows, plan_attributes(batch))
+    expected = ["" if v is None else v.strip() for v in values[:5]]
+    expected[3] = expected[3][:64]
+    assert typed["parcel_no"] == expected  # U+200B is no whitespace to str.strip() either
+    assert [(p.location, p.message) for p in problems] == [
+        ("要素 4 (feature 4)", "长度 70 超过 64 (too long)")]
+
+
 def test_other_attributes_are_json_objects_without_empty_values():
     batch = batch_of({"DKBH": ["A", "B", "C", "D"],
                       "GHDY": ["A单元", "", "A单元", None],

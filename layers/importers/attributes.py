@@ -151,9 +151,39 @@ def _convert_distinct(field: IndicatorField, column: str, codes: np.ndarray,
     return converted[codes].tolist()
 
 
+def _arrow_text(field: IndicatorField, column: str, values: Any, rows: np.ndarray,
+                batch: FeatureBatch, problems: list[Problem]) -> list[str] | None:
+    """A text field from a pyarrow string column (the OGR reader's), trimmed and measured
+    in C: Arrow's Unicode whitespace is str.strip()'s, its length counts code points as len()
+    does. None when `values` is not such a column."""
+    if not hasattr(values, "dictionary_encode"):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return None
+    picked = values if len(rows) == len(values) and (
+        rows == np.arange(len(rows))).all() else values.take(pa.array(rows))
+    trimmed = pc.fill_null(pc.utf8_trim_whitespace(picked), "")
+    result = trimmed.to_pylist()
+    if limit := TEXT_LIMITS.get(field.name):
+        lengths = pc.utf8_length(trimmed).to_numpy(zero_copy_only=False)
+        for k in np.flatnonzero(lengths > limit):
+            problems.append(Problem(f"长度 {lengths[k]} 超过 {limit} (too long)",
+                                    batch.location(int(rows[k])), column))
+            result[k] = result[k][:limit]
+    return result
+
+
 def _convert_column(field: IndicatorField, column: str, values: Sequence[Any],
                     rows: np.ndarray, batch: FeatureBatch,
                     problems: list[Problem]) -> list[Any]:
+    # Text from text: nothing to convert once per distinct value (parcel numbers and names
+    # are mostly distinct), so no dictionary and no Python call per row either.
+    if field.kind == "text" and (
+            text := _arrow_text(field, column, values, rows, batch, problems)) is not None:
+        return text
     numeric = field.kind == "float" and np.asarray(values[:0]).dtype.kind in "fiu"
     if not numeric and (found := _distinct(values, rows)) is not None:
         return _convert_distinct(field, column, *found, rows, batch, problems)
