@@ -103,6 +103,15 @@ def _hashable(v: Any) -> bool:
         or isinstance(v, np.generic)
 
 
+def _arrow_rows(values: Any, rows: np.ndarray) -> Any:
+    """`values[rows]` of a pyarrow array, without a copy when `rows` is all of it in order."""
+    import pyarrow as pa
+
+    if len(rows) == len(values) and (rows == np.arange(len(rows))).all():
+        return values
+    return values.take(pa.array(rows))
+
+
 def _distinct(values: Any, rows: np.ndarray) -> tuple[np.ndarray, list[Any]] | None:
     """(code per row, distinct values) of `values[rows]`, computed in C, when the column
     is a pyarrow array (the OGR reader's); None otherwise. Nulls are the last value."""
@@ -111,9 +120,7 @@ def _distinct(values: Any, rows: np.ndarray) -> tuple[np.ndarray, list[Any]] | N
     import pyarrow as pa
 
     try:
-        picked = values if len(rows) == len(values) and (
-            rows == np.arange(len(rows))).all() else values.take(pa.array(rows))
-        encoded = picked.dictionary_encode()
+        encoded = _arrow_rows(values, rows).dictionary_encode()
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
         return None
     distinct = encoded.dictionary.to_pylist()
@@ -163,9 +170,7 @@ def _arrow_text(field: IndicatorField, column: str, values: Any, rows: np.ndarra
 
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         return None
-    picked = values if len(rows) == len(values) and (
-        rows == np.arange(len(rows))).all() else values.take(pa.array(rows))
-    trimmed = pc.fill_null(pc.utf8_trim_whitespace(picked), "")
+    trimmed = pc.fill_null(pc.utf8_trim_whitespace(_arrow_rows(values, rows)), "")
     result = trimmed.to_pylist()
     if limit := TEXT_LIMITS.get(field.name):
         lengths = pc.utf8_length(trimmed).to_numpy(zero_copy_only=False)
