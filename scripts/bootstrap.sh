@@ -10,7 +10,7 @@ SYSTEM_PACKAGES=(postgresql-15-postgis-3 postgresql-client-15 gdal-bin
   fonts-wqy-microhei  # CJK font for WMS legend labels (tiles/legend.py)
   chromium)  # headless browser for tests/test_blueprint_page.py (Playwright, executable_path)
 if [ "${1:-}" = "bench" ]; then  # the peers bench/ measures against (`make bench-setup`)
-  SYSTEM_PACKAGES+=(mapserver-bin cgi-mapserver nginx-light wrk spawn-fcgi curl)
+  SYSTEM_PACKAGES+=(mapserver-bin cgi-mapserver nginx-light wrk spawn-fcgi curl valgrind)
 fi
 
 missing=()
