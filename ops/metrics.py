@@ -12,6 +12,7 @@ For other apps:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -81,10 +82,17 @@ def status_class(status: int) -> str:
     return cls if cls in STATUS_CLASSES else "5xx"
 
 
+@functools.cache
+def _request_series(group: str, status_cls: str) -> tuple[Any, Any]:
+    """The counter and histogram children of one service group and status class (a few
+    dozen in all): `labels()` looks them up under a lock on every call."""
+    return HTTP_REQUESTS.labels(group, status_cls), HTTP_LATENCY.labels(group, status_cls)
+
+
 def observe_request(path: str, status: int, seconds: float) -> None:
-    labels = (service_group(path), status_class(status))
-    HTTP_REQUESTS.labels(*labels).inc()
-    HTTP_LATENCY.labels(*labels).observe(seconds)
+    requests, latency = _request_series(service_group(path), status_class(status))
+    requests.inc()
+    latency.observe(seconds)
 
 
 def tile_cache_hit(n: int = 1) -> None:

@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape
 
 from django.conf import settings
 
+from layers import crs
 from layers.models import Layer, LayerVersion
 from tiles.cache import cache_dir
 from tiles.grids import GRIDS
@@ -47,6 +48,15 @@ def mapfile_for(layer: Layer, version: LayerVersion) -> Path:
     return path
 
 
+def web_mercator_coverage(extent_4490: tuple[float, float, float, float]) -> dict[str, Any]:
+    """A source's coverage: the version's extent as a Web Mercator box (densified edges, so it
+    holds the whole extent). MapProxy transforms each request's box into the coverage's CRS
+    unless they are the same, and Web Mercator is what most GetMaps ask for."""
+    bbox = crs.transformer(crs.CGCS2000_GEOGRAPHIC, crs.WEB_MERCATOR).transform_bounds(
+        *extent_4490, densify_pts=21)
+    return {"bbox": list(bbox), "srs": "EPSG:3857"}
+
+
 def build_config(levels: tuple[str, ...]) -> dict[str, Any]:
     layers_conf: list[dict[str, Any]] = []
     caches: dict[str, Any] = {}
@@ -56,11 +66,9 @@ def build_config(levels: tuple[str, ...]) -> dict[str, Any]:
         sources[source] = {
             "type": "mapnik", "mapfile": str(mapfile_for(layer, version)),
             "transparent": True, "multithreaded": True,
-            "coverage": {"bbox": list(version.extent.extent), "srs": "EPSG:4490"}
-            if version.extent else None,
         }
-        if sources[source]["coverage"] is None:
-            del sources[source]["coverage"]
+        if version.extent:
+            sources[source]["coverage"] = web_mercator_coverage(version.extent.extent)
         for grid in GRIDS:
             caches[f"{layer.code}_{grid.name}"] = {
                 "grids": [grid.name], "sources": [source], "format": "image/png",
