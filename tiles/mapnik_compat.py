@@ -44,8 +44,9 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(data,
-                                                                          zlib.crc32(tag)))
+    # ISA-L's CRC-32 is zlib's, about eight times faster on a tile's IDAT.
+    crc = _deflate.crc32(data, _deflate.crc32(tag))
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
 
 
 def encode_png(img: mapnik.Image) -> bytes:
