@@ -316,6 +316,32 @@ def test_request_rate_limit_per_address(client, layers, settings, monkeypatch):
                      ).status_code == 200
 
 
+def test_render_target_needs_no_zeroing_where_the_map_has_a_background():
+    """tiles.mapnik_compat.blank_image skips zeroing the image when the map paints its
+    background first: the same pixels as a zeroed image, even over memory left dirty, inside
+    and outside the features; a map without a background still gets a zeroed image."""
+    from tiles.mapnik_compat import blank_image, mapnik
+
+    style = ('<Style name="s"><Rule><PolygonSymbolizer fill="#3366CC" fill-opacity="0.7"/>'
+             '</Rule></Style><Layer name="l" srs="epsg:3857"><StyleName>s</StyleName>'
+             '<Datasource><Parameter name="type">csv</Parameter><Parameter name="inline">wkt\n'
+             '"POLYGON((10 10,180 30,150 170,20 150,10 10))"\n</Parameter></Datasource></Layer>')
+    for background in (' background-color="transparent"', ''):
+        m = mapnik.Map(256, 256, "epsg:3857")
+        mapnik.load_map_from_string(m, f'<Map srs="epsg:3857"{background}>{style}</Map>')
+        for box in ((0, 0, 256, 256), (5000, 5000, 6000, 6000)):  # features, nothing
+            m.zoom_to_box(mapnik.Box2d(*box))
+            zeroed = mapnik.Image(256, 256)
+            mapnik.render(m, zeroed)
+            for _ in range(3):  # freed memory full of opaque red, where malloc may reuse it
+                dirty = mapnik.Image(256, 256)
+                dirty.fill(mapnik.Color(200, 10, 10, 255))
+                del dirty
+            image = blank_image(m, 256, 256)
+            mapnik.render(m, image)
+            assert image.to_string() == zeroed.to_string(), (background, box)
+
+
 @pytest.mark.django_db(transaction=False)
 def test_png_encoder_writes_mapnik_pixels_exactly():
     """tiles.mapnik_compat.encode_png: the very RGBA pixels Mapnik's own png32 encoder

@@ -62,12 +62,20 @@ def encode_png(img: mapnik.Image) -> bytes:
     width, height = img.width(), img.height()
     # Rows of RGBA bytes, top to bottom, each after its filter byte (0: none), copied into
     # place by numpy (about 15 us for 256x256; joining 256 sliced rows took 0.1-0.3 ms).
-    rows = np.zeros((height, 4 * width + 1), np.uint8)
+    rows = np.empty((height, 4 * width + 1), np.uint8)
+    rows[:, 0] = 0
     rows[:, 1:] = np.frombuffer(img.to_string(), np.uint8).reshape(height, 4 * width)
     return b"".join((_PNG_SIGNATURE,
                      _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)),
                      _chunk(b"IDAT", _deflate.compress(rows, PNG_LEVEL)),
                      _chunk(b"IEND", b"")))
+
+
+def blank_image(m: mapnik.Map, width: int, height: int) -> mapnik.Image:
+    """The image `m` renders into. Mapnik's renderer first fills it with the map's background
+    (ours is transparent), so zeroing it before is done only for maps without one (the
+    zeroing was 1.7 % of an uncached GetMap's instructions)."""
+    return mapnik.Image(width, height, mapnik.ImageType.rgba8, m.background is None)
 
 
 class PatchedMapnikSource(mapproxy_mapnik.MapnikSource):
@@ -90,7 +98,7 @@ class PatchedMapnikSource(mapproxy_mapnik.MapnikSource):
         m.resize(query.size[0], query.size[1])
         m.srs = str(query.srs.srs_code).lower()  # "epsg:3857", not "+init=epsg:3857"
         m.zoom_to_box(mapnik.Box2d(*query.bbox))
-        img = mapnik.Image(query.size[0], query.size[1])
+        img = blank_image(m, query.size[0], query.size[1])
         if self.scale_factor:
             mapnik.render(m, img, self.scale_factor)
         else:
