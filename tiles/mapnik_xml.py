@@ -43,8 +43,12 @@ def _symbolizer_parts(geometry_type: str, spec: dict[str, Any]) -> tuple[str, st
     dashes = spec.get("stroke_dasharray")
     dash_attr = f" stroke-dasharray={quoteattr(','.join(str(d) for d in dashes))}" if dashes \
         else ""
+    # Round joins are drawn as arcs (atan2 and extra edges per vertex): 2.5 % of a GetMap's
+    # instructions for parcel outlines, whose sub-pixel joins look the same bevelled (under
+    # 0.01 % of pixels differ by more than 16 of 255). Wider lines keep round joins.
+    join = "bevel" if float(width) < 1 else "round"
     line = (f"<LineSymbolizer stroke={quoteattr(stroke)} stroke-width={quoteattr(str(width))}"
-            f"{dash_attr} stroke-linejoin=\"round\"/>")
+            f"{dash_attr} stroke-linejoin=\"{join}\"/>")
     if geometry_type == "polygon":
         return (f"<PolygonSymbolizer fill={quoteattr(fill)} "
                 f"fill-opacity={quoteattr(str(opacity))} gamma=\"0.6\"/>", line if width else "")
