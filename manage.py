@@ -8,6 +8,11 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    if sys.argv[1:2] == ["import_layer"]:
+        # The file is read on other threads while Django starts on this one.
+        from layers.importers import read_ahead
+
+        read_ahead.start(sys.argv[2:])
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

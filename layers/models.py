@@ -127,9 +127,10 @@ class Feature(models.Model):
     # Area (m², polygons) or length (m, lines) in the county projected CRS.
     measure = models.FloatField(_("面积/长度"), null=True, blank=True)
     name = models.CharField(_("名称"), max_length=200, blank=True)
-    parcel_no = models.CharField(_("地块编号"), max_length=64, blank=True, db_index=True)
+    parcel_no = models.CharField(_("地块编号"), max_length=64, blank=True, db_index=True,
+                                 db_collation="C")  # a code: bytewise (migration 0005)
     land_use_code = models.CharField(_("用地性质代码"), max_length=16, blank=True,
-                                     db_index=True)
+                                     db_index=True, db_collation="C")
     land_use_name = models.CharField(_("用地性质名称"), max_length=100, blank=True)
     land_area_ha = models.FloatField(_("用地面积(公顷)"), null=True, blank=True)
     far_max = models.FloatField(_("容积率上限"), null=True, blank=True)

@@ -6,7 +6,6 @@ Views, commands and other apps call these; nothing else writes layers, versions 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import tempfile
 import time
@@ -24,9 +23,10 @@ from django.utils import timezone
 
 from layers import crs
 from layers.fields import INDICATOR_FIELDS
-from layers.importers import parallel
+from layers.importers import parallel, read_ahead
 from layers.importers.attributes import AttributePlan, plan_attributes
 from layers.importers.base import FeatureBatch, ImportFailed, ImportReport, Problem
+from layers.importers.checksum import sha256_of
 from layers.importers.pipeline import ChunkOutcome, Progress, chunk_starts, copy_chunks
 from layers.importers.sources import read_source
 from layers.importers.validation import (
@@ -70,14 +70,6 @@ def create_layer(*, code: str, name_zh: str, name_en: str, category: str, geomet
     layer.full_clean()  # includes the style specification
     layer.save()
     return layer
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def resolve_source_crs(batch: FeatureBatch, declared_epsg: int | None,
@@ -270,12 +262,26 @@ def import_file(layer: Layer, path: Path, *, source_name: str | None = None,
                 **kwargs: Any) -> tuple[LayerVersion, ImportReport]:
     """Import any supported file (GeoPackage, zipped Shapefile, GeoJSON, DXF, TXT)."""
     name = source_name or path.name
+    progress = kwargs.get("progress")
+    try:
+        ahead = read_ahead.take(path, source_name=name, encoding=encoding,
+                                layer_name=source_layer)
+    except ImportFailed as exc:
+        report = ImportReport(source_name=name, source_format="", problems=exc.problems)
+        raise ImportRejected(report, code=exc.code) from None
+    if ahead is not None:  # read while Django started (manage.py import_layer)
+        batch, source_sha256 = ahead
+        if progress:
+            progress("read", 1, 1)
+        warm_transformers(None)
+        require_declared_crs_for_dxf(batch, declared_epsg, name)
+        return import_batch(layer, batch, source_name=name, source_sha256=source_sha256,
+                            declared_epsg=declared_epsg, **kwargs)
     # The file is read and checksummed on two threads (GDAL and hashlib release the GIL)
     # while this one creates the storage-to-Web-Mercator transformer every import uses.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="import-read") as pool, \
             tempfile.TemporaryDirectory(prefix="import-") as tmp:
         checksum = pool.submit(sha256_of, path)
-        progress = kwargs.get("progress")
         if progress:
             progress("read", 0, 1)
         reading = pool.submit(read_source, path, workdir=Path(tmp), source_name=name,

@@ -33,6 +33,7 @@ from layers.importers.base import FeatureBatch
 from layers.importers.pipeline import ChunkOutcome, Progress, chunk_starts, copy_chunks
 from layers.importers.validation import warm_transformers
 from layers.importers.writer import (
+    STAGING_COMMIT,
     PartitionCopy,
     create_partition_table,
     drop_partition,
@@ -81,6 +82,8 @@ def staged_partition(version_id: int) -> Iterator[None]:
         guard.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, version_id])
         sweep_orphan_partitions(guard)
         with transaction.atomic():
+            with connection.cursor() as cur:
+                cur.execute(STAGING_COMMIT)
             create_partition_table(version_id)
         try:
             yield
@@ -183,10 +186,13 @@ def _work(pipe: Connection, batch: FeatureBatch, starts: list[int], version_id: 
         pipe.send(("progress", advance))
 
     try:
-        with transaction.atomic(), PartitionCopy(version_id) as copy:
-            outcomes = copy_chunks(copy, batch, epsg=epsg, kind=kind, plan=plan,
-                                   starts=starts, allow_rejects=allow_rejects,
-                                   failed=failed, progress=progress, prefetch=False)
+        with transaction.atomic():
+            with connection.cursor() as cur:
+                cur.execute(STAGING_COMMIT)
+            with PartitionCopy(version_id) as copy:
+                outcomes = copy_chunks(copy, batch, epsg=epsg, kind=kind, plan=plan,
+                                       starts=starts, allow_rejects=allow_rejects,
+                                       failed=failed, progress=progress, prefetch=False)
         pipe.send(("done", outcomes, copy.count, copy.bounds))
     except BaseException as exc:  # noqa: BLE001 - reported to the importing process
         pipe.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))

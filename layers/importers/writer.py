@@ -30,6 +30,11 @@ from layers.models import Feature, LayerVersion
 # Session setting for the index builds (reset at the transaction's or session's end): the
 # GiST and B-tree builds sort in memory instead of spilling to disk.
 INDEX_BUILD_MEMORY = "256MB"
+# The staged table's own transactions (its creation, the workers' COPY, the index builds)
+# need not wait for their WAL to reach the disk: nothing reads the table until the
+# transaction that attaches it commits, and that commit, synchronous, flushes the WAL
+# before it (WAL is written in order). A crash before it leaves an orphan table, swept.
+STAGING_COMMIT = "SET LOCAL synchronous_commit = off"
 _PG_TYPES = {"text": "text", "float": "float8", "bool": "bool", "date": "date"}
 _NAMES = [f.name for f in INDICATOR_FIELDS]
 _DEFAULTS = {f.name: ("" if f.kind == "text" else None) for f in INDICATOR_FIELDS}
@@ -187,8 +192,12 @@ def build_indexes_in_parallel(version_id: int) -> None:
         try:
             with connection.cursor() as cur:
                 cur.execute(f"SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
-                cur.execute(statement)
-                cur.execute("RESET maintenance_work_mem")
+                cur.execute("SET synchronous_commit = off")  # see STAGING_COMMIT
+                try:
+                    cur.execute(statement)
+                finally:
+                    cur.execute("RESET maintenance_work_mem")
+                    cur.execute("RESET synchronous_commit")
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             errors.append(exc)
         finally:
