@@ -103,26 +103,20 @@ _DATUM_KEEPING_STEPS = {"unitconvert", "axisswap", "tmerc", "webmerc", "merc", "
 @cache
 def transformer(src: int, dst: int) -> Transformer:
     """Cached, thread-safe for our use (pyproj transformers are per-thread internally)."""
-    return _as_pipeline(Transformer.from_crs(pyproj_crs(src), pyproj_crs(dst),
-                                             always_xy=True))
+    return _gauss_kruger_auto(Transformer.from_crs(pyproj_crs(src), pyproj_crs(dst),
+                                                   always_xy=True))
 
 
-def _as_pipeline(t: Transformer) -> Transformer:
-    """`t` rebuilt from its own PROJ pipeline text when the pipeline keeps the datum (so
-    the text gives it fully). pyproj recreates a transformer on every thread that uses it;
-    from the text that takes 0.3 ms, where repeating PROJ's search for the operation takes
-    0.1-0.2 s (CGCS2000 to Web Mercator). Transverse Mercator steps get PROJ's `algo=auto`:
-    the Evenden/Snyder series wherever its error stays under 0.1 mm (the whole county,
-    within 1° of the 111°E central meridian) and the exact Poder/Engsager one elsewhere,
-    which costs twice as much per vertex. Pipelines that shift a datum are left as pyproj
-    chose them."""
+def _gauss_kruger_auto(t: Transformer) -> Transformer:
+    """`t` with PROJ's `algo=auto` on its transverse Mercator steps: PROJ then uses the
+    Evenden/Snyder series wherever its error stays under 0.1 mm (the whole county, within
+    1° of the 111°E central meridian) and the exact Poder/Engsager one elsewhere, which costs
+    twice as much per vertex. Pipelines that shift a datum are left as pyproj chose them."""
     definition = t.definition
     steps = set(re.findall(r"\bproj=(\w+)", definition)) - {"pipeline"}
-    if not steps <= _DATUM_KEEPING_STEPS:
+    if "tmerc" not in steps or not steps <= _DATUM_KEEPING_STEPS or "algo=" in definition:
         return t
-    if "tmerc" in steps and "algo=" not in definition:
-        definition = definition.replace("proj=tmerc ", "proj=tmerc algo=auto ")
-    return Transformer.from_pipeline(definition)
+    return Transformer.from_pipeline(definition.replace("proj=tmerc ", "proj=tmerc algo=auto "))
 
 
 def transform_point(x: float, y: float, src: int, dst: int) -> tuple[float, float]:

@@ -87,7 +87,6 @@ def start(argv: list[str]) -> None:
 
 
 def _read(pending: _Pending, path: Path) -> None:
-    from layers import crs
     from layers.importers.sources import read_source
 
     try:
@@ -95,9 +94,6 @@ def _read(pending: _Pending, path: Path) -> None:
                                     encoding=pending.key[1], layer_name=pending.key[2])
     except BaseException as exc:  # noqa: BLE001 - raised again where the command reads
         pending.error = exc
-    # The storage-to-Web-Mercator operation every import uses: PROJ's search for it is
-    # done here, once per process (layers/crs.py keeps the operation it found).
-    crs.transformer(crs.CGCS2000_GEOGRAPHIC, crs.WEB_MERCATOR)
 
 
 def _checksum(pending: _Pending, path: Path) -> None:
