@@ -263,6 +263,10 @@ def import_file(layer: Layer, path: Path, *, source_name: str | None = None,
     """Import any supported file (GeoPackage, zipped Shapefile, GeoJSON, DXF, TXT)."""
     name = source_name or path.name
     progress = kwargs.get("progress")
+    if read_ahead.pending_path() is not None:
+        # The storage-to-Web-Mercator transformer every import uses (PROJ's search for it
+        # takes 0.1-0.2 s), made while the read-ahead threads may still be reading.
+        warm_transformers(None)
     try:
         ahead = read_ahead.take(path, source_name=name, encoding=encoding,
                                 layer_name=source_layer)
@@ -273,7 +277,6 @@ def import_file(layer: Layer, path: Path, *, source_name: str | None = None,
         batch, source_sha256 = ahead
         if progress:
             progress("read", 1, 1)
-        warm_transformers(None)
         require_declared_crs_for_dxf(batch, declared_epsg, name)
         return import_batch(layer, batch, source_name=name, source_sha256=source_sha256,
                             declared_epsg=declared_epsg, **kwargs)
