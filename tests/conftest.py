@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -62,6 +65,23 @@ def write_vector(path: Path, geoms: list, attrs: dict[str, list], epsg: int, dri
     pyogrio.raw.write(str(path), shapely.to_wkb(np.asarray(geoms, dtype=object)), data, fields,
                   driver=driver, geometry_type=geometry_type, crs=f"EPSG:{epsg}", **kwargs)
     return path
+
+
+def run_import_command(layer_code: str, path: Path, *extra: str,
+                       env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`manage.py import_layer` as a subprocess against the test database (committed data)."""
+    from django.db import connection
+
+    env = {**os.environ, **(env or {})}
+    name = connection.settings_dict["NAME"]
+    if env.get("DATABASE_URL"):
+        env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + "/" + name
+    else:
+        env["NEIXIANG_DB_NAME"] = name
+    return subprocess.run([sys.executable, "manage.py", "import_layer", layer_code, str(path),
+                           "--by", "test", "--report", str(path.with_suffix(".json")), *extra],
+                          cwd=Path(__file__).resolve().parent.parent, env=env,
+                          capture_output=True, text=True, timeout=300)
 
 
 def zip_files(paths: list[Path], dest: Path) -> Path:

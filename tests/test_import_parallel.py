@@ -8,9 +8,7 @@ import workers is only done in a process with no other thread, which pytest is n
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from django.db import connection
 
 from layers import services
 from layers.models import Feature, LayerVersion
-from tests.conftest import SEAT_X, SEAT_Y, square, to_crs, write_vector
+from tests.conftest import SEAT_X, SEAT_Y, run_import_command, square, to_crs, write_vector
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 2_400  # chunks of 500 (IMPORT_CHUNK set below): several per worker
@@ -43,16 +41,9 @@ def _parcels(n: int, *, broken: int | None = None) -> tuple[list, dict[str, list
 
 
 def _command(path: Path, *extra: str, workers: int) -> subprocess.CompletedProcess:
-    env = {**os.environ, "IMPORT_WORKERS": str(workers), "IMPORT_PARALLEL_MIN_FEATURES": "1000",
-           "IMPORT_CHUNK": "500"}
-    name = connection.settings_dict["NAME"]
-    if env.get("DATABASE_URL"):
-        env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + "/" + name
-    else:
-        env["NEIXIANG_DB_NAME"] = name
-    return subprocess.run([sys.executable, "manage.py", "import_layer", "TESTKG", str(path),
-                           "--by", "test", "--report", str(path.with_suffix(".json")), *extra],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return run_import_command("TESTKG", path, *extra, env={
+        "IMPORT_WORKERS": str(workers), "IMPORT_PARALLEL_MIN_FEATURES": "1000",
+        "IMPORT_CHUNK": "500"})
 
 
 def _rows(version: LayerVersion) -> list[tuple]:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ from layers.importers import read_ahead
 from layers.importers.base import ImportFailed
 from layers.importers.sources import read_source
 from layers.models import LayerVersion
-from tests.conftest import SEAT_X, SEAT_Y, square, to_crs, write_vector
+from tests.conftest import SEAT_X, SEAT_Y, run_import_command, square, to_crs, write_vector
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,15 +105,7 @@ def test_a_read_error_is_raised_where_the_import_reads(tmp_path):
 
 
 def _command(path: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    name = connection.settings_dict["NAME"]
-    if env.get("DATABASE_URL"):
-        env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + "/" + name
-    else:
-        env["NEIXIANG_DB_NAME"] = name
-    return subprocess.run([sys.executable, "manage.py", "import_layer", "TESTRA", str(path),
-                           "--by", "test", "--report", str(path.with_suffix(".json")), *extra],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return run_import_command("TESTRA", path, *extra)
 
 
 @pytest.mark.django_db(transaction=True)
