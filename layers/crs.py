@@ -101,10 +101,30 @@ _DATUM_KEEPING_STEPS = {"unitconvert", "axisswap", "tmerc", "webmerc", "merc", "
 
 
 @cache
-def transformer(src: int, dst: int) -> Transformer:
+def transformer(src: int, dst: int) -> Transformer | CountyTransformer:
     """Cached, thread-safe for our use (pyproj transformers are per-thread internally)."""
-    return _gauss_kruger_auto(Transformer.from_crs(pyproj_crs(src), pyproj_crs(dst),
-                                                   always_xy=True))
+    exact = Transformer.from_crs(pyproj_crs(src), pyproj_crs(dst), always_xy=True)
+    fast = _gauss_kruger_auto(exact)
+    return exact if fast is exact else CountyTransformer(fast, exact)
+
+
+class CountyTransformer:
+    """A transform between two registry CRSs that moves points through `fast` (the same
+    operation with PROJ's auto transverse Mercator) and answers everything else from `exact`,
+    the pyproj transformer of the two CRSs: a pipeline made from its text alone knows no
+    source CRS, so its `transform_bounds` gives infinities and `source_crs` None."""
+
+    def __init__(self, fast: Transformer, exact: Transformer):
+        self.fast, self.exact = fast, exact
+        self.transform = fast.transform
+        self.itransform = fast.itransform
+        self.definition = fast.definition
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.exact, name)
+
+    def __repr__(self) -> str:
+        return f"<CountyTransformer {self.definition}>"
 
 
 def _gauss_kruger_auto(t: Transformer) -> Transformer:

@@ -85,3 +85,21 @@ def test_transforms_without_gauss_kruger_steps_are_left_as_pyproj_chose_them():
     for src, dst in ((4490, 3857), (4490, 4326), (3857, 4326)):
         chosen = Transformer.from_crs(CRS.from_epsg(src), CRS.from_epsg(dst), always_xy=True)
         assert crs.transformer(src, dst).definition == chosen.definition
+
+
+@pytest.mark.parametrize("src,dst,bounds", [
+    (4490, 4546, (111.7, 32.9, 112.0, 33.2)),
+    (4546, 4490, (565_000.0, 3_641_000.0, 594_000.0, 3_676_000.0)),
+    (4525, 3857, (37_565_000.0, 3_641_000.0, 37_594_000.0, 3_676_000.0)),
+])
+def test_registry_transformers_know_their_crs_for_bounds(src, dst, bounds):
+    """The fast Gauss-Kruger pipelines are built from text, which carries no source CRS;
+    the registry's transformer still transforms bounds (densified edges) like pyproj's."""
+    from pyproj import Transformer
+
+    exact = Transformer.from_crs(CRS.from_epsg(src), CRS.from_epsg(dst), always_xy=True)
+    got = crs.transformer(src, dst).transform_bounds(*bounds)
+    assert got == pytest.approx(exact.transform_bounds(*bounds), abs=1e-3)
+    # Densified: the exact corners alone would give a smaller box in a rotated grid.
+    corners = exact.transform([bounds[0], bounds[2]], [bounds[1], bounds[3]])
+    assert got[0] <= min(corners[0]) and got[2] >= max(corners[0])
