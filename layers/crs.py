@@ -115,7 +115,7 @@ class CountyTransformer:
     source CRS, so its `transform_bounds` gives infinities and `source_crs` None."""
 
     def __init__(self, fast: Transformer, exact: Transformer):
-        self.fast, self.exact = fast, exact
+        self.exact = exact
         self.transform = fast.transform
         self.itransform = fast.itransform
         self.definition = fast.definition
